@@ -1,0 +1,99 @@
+//! Echo server over `std::net`, one thread per connection.
+//!
+//! ```text
+//! cargo run --release --example echo_server [ADDR]   # default 127.0.0.1:9001
+//! ```
+//!
+//! Echoes every text and binary message, answers pings (the machine does that)
+//! and the closing handshake, and keeps serving whatever a connection does.
+//! This is the server the Autobahn fuzzingclient grades.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+use wsmachine::{Accept, Config, Connection, Event};
+
+/// A connection that sends nothing for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn main() -> io::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = TcpListener::bind(&addr)?;
+    println!("echo_server listening on ws://{}", listener.local_addr()?);
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || {
+            let peer = stream.peer_addr().ok();
+            if let Err(e) = serve(stream) {
+                eprintln!("connection {peer:?}: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// What to send back after the event's borrow of the connection ends.
+enum Echo {
+    Text,
+    Binary,
+}
+
+fn serve(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut conn = Connection::server(Config::default());
+    let mut read_buf = vec![0u8; 64 * 1024];
+    let mut echo_buf = Vec::new();
+    loop {
+        let n = stream.read(&mut read_buf)?;
+        if n == 0 {
+            conn.receive_eof();
+        } else {
+            conn.receive(&read_buf[..n]);
+        }
+        loop {
+            let echo = match conn.next_event() {
+                None => break,
+                Some(Event::HandshakeRequest(_)) => {
+                    conn.accept(Accept::new()).ok();
+                    continue;
+                }
+                Some(Event::Text(text)) => {
+                    echo_buf.clear();
+                    echo_buf.extend_from_slice(text.as_bytes());
+                    Echo::Text
+                }
+                Some(Event::Binary(data)) => {
+                    echo_buf.clear();
+                    echo_buf.extend_from_slice(data);
+                    Echo::Binary
+                }
+                Some(Event::Failed(error)) => {
+                    eprintln!("connection failed: {error}");
+                    continue;
+                }
+                Some(_) => continue,
+            };
+            // A send fails only if we are closing; the echo is then moot.
+            let _ = match echo {
+                Echo::Text => conn.send_text(std::str::from_utf8(&echo_buf).unwrap_or_default()),
+                Echo::Binary => conn.send_binary(&echo_buf),
+            };
+        }
+        flush(&mut stream, &mut conn)?;
+        if conn.should_close_transport() || n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn flush(stream: &mut TcpStream, conn: &mut Connection) -> io::Result<()> {
+    while !conn.pending_output().is_empty() {
+        let written = stream.write(conn.pending_output())?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        conn.consume_output(written);
+    }
+    Ok(())
+}

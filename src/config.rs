@@ -1,0 +1,81 @@
+//! Limits and switches, each with a default a public server can run with.
+
+/// How received data messages are handed to the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    /// Whole messages: [`Event::Text`](crate::Event::Text) and
+    /// [`Event::Binary`](crate::Event::Binary), reassembled from fragments and
+    /// limited by [`Config::max_message_size`].
+    #[default]
+    Message,
+    /// Pieces as they arrive: [`Event::TextChunk`](crate::Event::TextChunk) and
+    /// [`Event::BinaryChunk`](crate::Event::BinaryChunk), so a message of any
+    /// size passes through without being buffered whole. Text chunks always end
+    /// on a character boundary. [`Config::max_message_size`] does not apply;
+    /// [`Config::max_frame_size`] still does.
+    Stream,
+}
+
+/// Configuration of a [`Connection`](crate::Connection).
+///
+/// Build it from the defaults and change what you need:
+///
+/// ```
+/// use wsmachine::Config;
+/// let config = Config { max_message_size: 1 << 20, ..Config::default() };
+/// assert_eq!(config.max_frame_size, 16 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest opening-handshake head (request or response line plus headers),
+    /// in bytes. A server answers a longer request with 431. Default 16 KiB.
+    pub max_handshake_bytes: usize,
+    /// Most header lines in a handshake head. Default 64.
+    pub max_headers: usize,
+    /// Largest frame payload accepted, in bytes; larger fails with 1009.
+    /// Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest message accepted, counted across its fragments, in bytes;
+    /// larger fails with 1009. Default 64 MiB.
+    pub max_message_size: usize,
+    /// Most bytes the output queue may hold: a `send_*` call that would pass
+    /// it is refused with [`SendError::OutputFull`](crate::SendError::OutputFull).
+    /// Default 64 MiB.
+    pub max_output_buffer: usize,
+    /// Whole messages or streamed pieces. Default [`ReceiveMode::Message`].
+    pub receive_mode: ReceiveMode,
+    /// Answer every Ping with a Pong automatically. Default true.
+    pub auto_pong: bool,
+    /// Server: hand well-formed HTTP GET requests that are not WebSocket
+    /// upgrades to the caller (to serve a page on the same port) instead of
+    /// answering them with 400. Default false.
+    pub allow_plain_http: bool,
+    /// Accept frame lengths that are not in their shortest encoding.
+    /// Default false (RFC 6455 §5.2 says the minimal form MUST be used).
+    pub allow_non_minimal_length: bool,
+    /// Server: accept unmasked client frames. Default false (§5.1 says the
+    /// server MUST close the connection).
+    pub allow_unmasked_client_frames: bool,
+    /// Seed for the client's masking keys and handshake key. `None` (the
+    /// default) draws fresh randomness from the OS with the `std` feature; set
+    /// it only in tests, since predictable keys weaken §10.3's protection.
+    pub mask_seed: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_handshake_bytes: 16 * 1024,
+            max_headers: 64,
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_output_buffer: 64 << 20,
+            receive_mode: ReceiveMode::Message,
+            auto_pong: true,
+            allow_plain_http: false,
+            allow_non_minimal_length: false,
+            allow_unmasked_client_frames: false,
+            mask_seed: None,
+        }
+    }
+}

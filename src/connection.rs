@@ -1,0 +1,1087 @@
+//! The WebSocket state machine: the only stateful part of the crate.
+//!
+//! Bytes come in through [`Connection::receive`], events go out through
+//! [`Connection::next_event`], and everything to be written waits in
+//! [`Connection::pending_output`]. See the crate documentation for the loop.
+
+use crate::buffer::ByteQueue;
+use crate::close::{parse_close_payload, CloseCode, MAX_REASON_LEN};
+use crate::config::{Config, ReceiveMode};
+use crate::error::{Error, SendError};
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::handshake::{self, Accept, ClientRequest, HandshakeRequest, HandshakeResponse};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// No extension (permessage-deflate) is implemented yet, so a server that
+/// answers with one cannot be talked to.
+pub(crate) const SUPPORTS_EXTENSIONS: bool = false;
+
+/// Which end of the connection this machine is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends masked frames and expects unmasked ones.
+    Client,
+    /// Sends unmasked frames and expects masked ones.
+    Server,
+}
+
+/// The browser API's `readyState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadyState {
+    /// The opening handshake is under way.
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// We sent a Close frame and wait for the peer's.
+    Closing,
+    /// The connection is over: closed cleanly, failed, or rejected. Write out
+    /// what is still pending, then close the transport.
+    Closed,
+}
+
+/// Text or binary, for fragmented sends and streamed receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+/// Something the peer did, for the caller to act on.
+///
+/// Payloads borrow the connection's buffers (no copy, no allocation); copy
+/// what you need before calling a `&mut` method of the connection again.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Server: a complete, valid opening-handshake request. Answer it with
+    /// [`Connection::accept`] or [`Connection::reject`].
+    HandshakeRequest(&'a HandshakeRequest),
+    /// Client: the server accepted the upgrade (status 101, key verified).
+    Connected(&'a HandshakeResponse),
+    /// Client: the server answered with another status (401, 403, a redirect,
+    /// ...). The connection is closed; the response tells the caller why.
+    HandshakeRejected(&'a HandshakeResponse),
+    /// A complete text message (in [`ReceiveMode::Message`]).
+    Text(&'a str),
+    /// A complete binary message (in [`ReceiveMode::Message`]).
+    Binary(&'a [u8]),
+    /// A piece of a text message (in [`ReceiveMode::Stream`]); it always ends
+    /// on a character boundary. `last` marks the message's final piece.
+    TextChunk {
+        /// The text received since the previous piece.
+        data: &'a str,
+        /// True on the message's final piece.
+        last: bool,
+    },
+    /// A piece of a binary message (in [`ReceiveMode::Stream`]).
+    BinaryChunk {
+        /// The bytes received since the previous piece.
+        data: &'a [u8],
+        /// True on the message's final piece.
+        last: bool,
+    },
+    /// A Ping; a Pong is already queued unless `auto_pong` is off.
+    Ping(&'a [u8]),
+    /// A Pong.
+    Pong(&'a [u8]),
+    /// The peer's Close frame. If we had not sent one, the machine has queued
+    /// the echo; either way the connection is now closed.
+    Close {
+        /// The peer's code; `None` when its Close frame had no payload (1005).
+        code: Option<CloseCode>,
+        /// The peer's reason, possibly empty.
+        reason: &'a str,
+    },
+    /// The connection failed (the peer broke the protocol, the handshake was
+    /// invalid, or the transport ended early). The right Close frame or HTTP
+    /// response is queued. This is the last event.
+    Failed(Error),
+}
+
+/// Where the opening handshake stands. Boxed inside the connection so an
+/// open connection does not carry it.
+#[derive(Debug)]
+enum Handshake {
+    /// Server reading the request head; `scanned` bytes searched so far.
+    ReadingRequest { scanned: usize },
+    /// Server waiting for the caller to accept or reject.
+    AwaitingDecision(HandshakeRequest),
+    /// Client waiting for the response head.
+    ReadingResponse {
+        scanned: usize,
+        key: String,
+        request: ClientRequest,
+    },
+    /// Client read the response; kept until the caller has seen it.
+    Answered(HandshakeResponse),
+}
+
+/// The data or control frame being received.
+#[derive(Clone, Copy, Debug)]
+struct FrameState {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes not yet consumed from the input.
+    remaining: usize,
+    /// Of those, how many are already unmasked and validated.
+    processed: usize,
+    /// Payload offset of the first unconsumed byte (the masking phase).
+    offset: usize,
+}
+
+/// The data message being received.
+#[derive(Clone, Copy, Debug, Default)]
+struct Incoming {
+    kind: Option<MessageKind>,
+    utf8: Utf8Validator,
+    /// Bytes announced so far by the message's frame headers.
+    declared: usize,
+}
+
+/// Where the payload of a ready event lives.
+#[derive(Clone, Copy, Debug)]
+enum Payload {
+    /// `len` bytes at the front of the input.
+    Input(usize),
+    /// The reassembly buffer.
+    Message,
+}
+
+/// An event found by [`Connection::step`], before it borrows the buffers.
+#[derive(Clone, Copy, Debug)]
+enum Ready {
+    HandshakeRequest,
+    HandshakeAnswered { accepted: bool },
+    Message(MessageKind, Payload),
+    Chunk { kind: MessageKind, len: usize, last: bool },
+    Ping(usize),
+    Pong(usize),
+    Close(Option<CloseCode>, usize),
+    Failed(Error),
+}
+
+/// Work left over from the previous event, done before the next call reads
+/// the buffers (the event borrowed them until then).
+#[derive(Clone, Copy, Debug, Default)]
+struct Release {
+    consume_input: usize,
+    clear_message: bool,
+    drop_handshake: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Handshaking,
+    Open,
+    Closed,
+}
+
+/// Masking keys and handshake keys for clients: SipHash over a counter, keyed
+/// with randomness, so keys on the wire do not reveal the next ones (§10.3).
+#[derive(Clone, Debug)]
+struct KeyStream {
+    keys: (u64, u64),
+    counter: u64,
+}
+
+impl KeyStream {
+    fn new(seed: Option<u64>) -> Option<KeyStream> {
+        let keys = match seed {
+            Some(seed) => (seed, seed.rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15),
+            None => os_random_keys()?,
+        };
+        Some(KeyStream { keys, counter: 0 })
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        use core::hash::Hasher as _;
+        #[allow(deprecated)] // SipHasher is the PRF we want; core has no other keyed hash.
+        let mut hasher = core::hash::SipHasher::new_with_keys(self.keys.0, self.keys.1);
+        hasher.write_u64(self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        hasher.finish()
+    }
+
+    fn mask_key(&mut self) -> [u8; 4] {
+        let bytes = self.next_u64().to_le_bytes();
+        [bytes[0], bytes[1], bytes[2], bytes[3]]
+    }
+}
+
+#[cfg(feature = "std")]
+fn os_random_keys() -> Option<(u64, u64)> {
+    use std::hash::BuildHasher as _;
+    // RandomState is seeded from the OS; its hashes are unpredictable 64-bit values.
+    let state = std::collections::hash_map::RandomState::new();
+    Some((state.hash_one(0x5753_u64), state.hash_one(0x4d41_u64)))
+}
+
+#[cfg(not(feature = "std"))]
+fn os_random_keys() -> Option<(u64, u64)> {
+    None
+}
+
+/// A WebSocket connection, client or server, without any I/O.
+///
+/// ```
+/// use wsmachine::{Config, Connection, Event, Accept};
+///
+/// let mut server = Connection::server(Config::default());
+/// server.receive(b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n");
+/// match server.next_event() {
+///     Some(Event::HandshakeRequest(request)) => assert_eq!(request.path(), "/chat"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// server.accept(Accept::new()).unwrap();
+/// let response = server.pending_output().to_vec();
+/// assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// server.consume_output(response.len());
+///
+/// // The RFC's masked "Hello" (§5.7).
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// assert_eq!(server.next_event(), Some(Event::Text("Hello")));
+/// server.send_text("Hello").unwrap();
+/// assert_eq!(server.pending_output(), b"\x81\x05Hello");
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    role: Role,
+    phase: Phase,
+    handshake: Option<Box<Handshake>>,
+    input: ByteQueue,
+    output: ByteQueue,
+    message: Vec<u8>,
+    frame: Option<FrameState>,
+    incoming: Incoming,
+    /// Stream mode: bytes of a split character kept at the front of the input
+    /// across a frame boundary (at most 3).
+    carried: u8,
+    /// The kind of the fragmented message we are sending, if one is open.
+    outgoing: Option<MessageKind>,
+    outgoing_utf8: Utf8Validator,
+    keys: Option<KeyStream>,
+    release: Release,
+    protocol: Option<Box<str>>,
+    error: Option<Error>,
+    close_sent: bool,
+    close_received: bool,
+    input_ended: bool,
+}
+
+impl Connection {
+    fn new(role: Role, phase: Phase, config: Config, handshake: Option<Handshake>) -> Self {
+        Connection {
+            config,
+            role,
+            phase,
+            handshake: handshake.map(Box::new),
+            input: ByteQueue::new(),
+            output: ByteQueue::new(),
+            message: Vec::new(),
+            frame: None,
+            incoming: Incoming::default(),
+            carried: 0,
+            outgoing: None,
+            outgoing_utf8: Utf8Validator::new(),
+            keys: None,
+            release: Release::default(),
+            protocol: None,
+            error: None,
+            close_sent: false,
+            close_received: false,
+            input_ended: false,
+        }
+    }
+
+    /// A server waiting for a client's opening handshake.
+    pub fn server(config: Config) -> Self {
+        Connection::new(
+            Role::Server,
+            Phase::Handshaking,
+            config,
+            Some(Handshake::ReadingRequest { scanned: 0 }),
+        )
+    }
+
+    /// A client; its opening-handshake request is queued at once.
+    ///
+    /// Fails with [`SendError::InvalidHttp`] if a request field would break
+    /// the HTTP head (a line break in a header, a space in the target), and
+    /// with [`SendError::NoRandomness`] without the `std` feature unless
+    /// [`Config::mask_seed`] is set.
+    ///
+    /// ```
+    /// use wsmachine::{ClientRequest, Config, Connection};
+    /// let client = Connection::client(ClientRequest::new("example.com", "/chat"), Config::default()).unwrap();
+    /// assert!(client.pending_output().starts_with(b"GET /chat HTTP/1.1\r\n"));
+    /// ```
+    pub fn client(request: ClientRequest, config: Config) -> Result<Self, SendError> {
+        if !request.is_well_formed() {
+            return Err(SendError::InvalidHttp);
+        }
+        let mut keys = KeyStream::new(config.mask_seed).ok_or(SendError::NoRandomness)?;
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&keys.next_u64().to_le_bytes());
+        nonce[8..].copy_from_slice(&keys.next_u64().to_le_bytes());
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let mut conn = Connection::new(Role::Client, Phase::Handshaking, config, None);
+        conn.output.write_with(256, |out| request.write(out, &key));
+        conn.keys = Some(keys);
+        conn.handshake = Some(Box::new(Handshake::ReadingResponse {
+            scanned: 0,
+            key,
+            request,
+        }));
+        Ok(conn)
+    }
+
+    /// A connection whose opening handshake was done elsewhere (by hyper,
+    /// axum, ...): it starts [`ReadyState::Open`].
+    ///
+    /// Fails only for a client without randomness (see [`Connection::client`]).
+    pub fn upgraded(role: Role, config: Config) -> Result<Self, SendError> {
+        let keys = match role {
+            Role::Client => Some(KeyStream::new(config.mask_seed).ok_or(SendError::NoRandomness)?),
+            Role::Server => None,
+        };
+        let mut conn = Connection::new(role, Phase::Open, config, None);
+        conn.keys = keys;
+        Ok(conn)
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration the connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Like the browser's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        match self.phase {
+            Phase::Handshaking => ReadyState::Connecting,
+            Phase::Open if self.close_sent => ReadyState::Closing,
+            Phase::Open => ReadyState::Open,
+            Phase::Closed => ReadyState::Closed,
+        }
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// The subprotocol agreed in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Server: the request being decided on (between the
+    /// [`Event::HandshakeRequest`] and `accept`/`reject`).
+    pub fn handshake_request(&self) -> Option<&HandshakeRequest> {
+        match self.handshake.as_deref() {
+            Some(Handshake::AwaitingDecision(request)) => Some(request),
+            _ => None,
+        }
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Feeds bytes read from the transport. They are buffered; call
+    /// [`next_event`](Self::next_event) until it returns `None` before feeding
+    /// more, so the buffer stays bounded by the configured limits.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.apply_release();
+        if self.phase == Phase::Closed || self.close_received || self.input_ended {
+            return;
+        }
+        self.input.extend(bytes);
+    }
+
+    /// Tells the machine the transport will deliver no more bytes (the read
+    /// returned 0). Unless the connection was already closed, it fails with
+    /// [`Error::AbnormalClosure`] once the buffered bytes are processed.
+    pub fn receive_eof(&mut self) {
+        self.input_ended = true;
+    }
+
+    /// The next event, or `None` when more input (or a caller decision) is
+    /// needed.
+    pub fn next_event(&mut self) -> Option<Event<'_>> {
+        self.apply_release();
+        let ready = self.step()?;
+        Some(self.materialize(ready))
+    }
+
+    fn apply_release(&mut self) {
+        let release = core::mem::take(&mut self.release);
+        self.input.consume(release.consume_input);
+        if release.clear_message {
+            self.message.clear();
+            if self.message.capacity() > 64 * 1024 {
+                self.message = Vec::new();
+            }
+        }
+        if release.drop_handshake {
+            self.handshake = None;
+            self.input.release_if_empty();
+        }
+        if self.phase == Phase::Closed {
+            self.input.clear();
+            self.input.release_if_empty();
+            self.message = Vec::new();
+        }
+    }
+
+    fn materialize(&self, ready: Ready) -> Event<'_> {
+        let input = self.input.live();
+        match ready {
+            Ready::HandshakeRequest => match self.handshake.as_deref() {
+                Some(Handshake::AwaitingDecision(request)) => Event::HandshakeRequest(request),
+                _ => unreachable!("handshake request event without a request"),
+            },
+            Ready::HandshakeAnswered { accepted } => match self.handshake.as_deref() {
+                Some(Handshake::Answered(response)) if accepted => Event::Connected(response),
+                Some(Handshake::Answered(response)) => Event::HandshakeRejected(response),
+                _ => unreachable!("handshake response event without a response"),
+            },
+            Ready::Message(kind, payload) => {
+                let bytes = match payload {
+                    Payload::Input(len) => &input[..len],
+                    Payload::Message => &self.message[..],
+                };
+                match kind {
+                    MessageKind::Text => Event::Text(validated_str(bytes)),
+                    MessageKind::Binary => Event::Binary(bytes),
+                }
+            }
+            Ready::Chunk { kind, len, last } => match kind {
+                MessageKind::Text => Event::TextChunk {
+                    data: validated_str(&input[..len]),
+                    last,
+                },
+                MessageKind::Binary => Event::BinaryChunk {
+                    data: &input[..len],
+                    last,
+                },
+            },
+            Ready::Ping(len) => Event::Ping(&input[..len]),
+            Ready::Pong(len) => Event::Pong(&input[..len]),
+            Ready::Close(code, len) => Event::Close {
+                code,
+                // Validated in `parse_close_payload`; reason follows the code.
+                reason: validated_str(input.get(2..len).unwrap_or_default()),
+            },
+            Ready::Failed(error) => Event::Failed(error),
+        }
+    }
+
+    /// Advances the machine as far as the buffered input allows, up to the
+    /// next event.
+    fn step(&mut self) -> Option<Ready> {
+        loop {
+            let progress = match self.phase {
+                Phase::Closed => return None,
+                Phase::Handshaking => self.step_handshake(),
+                Phase::Open if self.close_received => return None,
+                Phase::Open => self.step_frames(),
+            };
+            match progress {
+                Step::Event(ready) => return Some(ready),
+                Step::Continue => continue,
+                Step::NeedInput if self.input_ended => {
+                    return Some(self.fail(Error::AbnormalClosure));
+                }
+                Step::NeedInput => return None,
+            }
+        }
+    }
+
+    fn step_handshake(&mut self) -> Step {
+        let max_head = self.config.max_handshake_bytes;
+        let Some(handshake) = self.handshake.as_deref_mut() else {
+            return Step::NeedInput;
+        };
+        let live = self.input.live();
+        let (scanned, is_server) = match handshake {
+            Handshake::ReadingRequest { scanned } => (scanned, true),
+            Handshake::ReadingResponse { scanned, .. } => (scanned, false),
+            // Waiting for the caller (server) or for the event to be taken (client).
+            Handshake::AwaitingDecision(_) | Handshake::Answered(_) => return Step::NeedInput,
+        };
+        let Some(end) = handshake::find_head_end(live, *scanned) else {
+            *scanned = live.len();
+            let too_large = live.len() > max_head;
+            let error = if is_server {
+                if too_large {
+                    Some(Error::RequestHeadTooLarge)
+                } else if !plausible_request_start(live) {
+                    Some(Error::MalformedRequest)
+                } else {
+                    None
+                }
+            } else {
+                too_large.then_some(Error::ResponseHeadTooLarge)
+            };
+            return match error {
+                Some(error) => Step::Event(self.fail(error)),
+                None => Step::NeedInput,
+            };
+        };
+        if end > max_head {
+            let error = if is_server {
+                Error::RequestHeadTooLarge
+            } else {
+                Error::ResponseHeadTooLarge
+            };
+            return Step::Event(self.fail(error));
+        }
+        let head = &live[..end];
+        let max_headers = self.config.max_headers;
+        let outcome = match handshake {
+            Handshake::ReadingRequest { .. } => {
+                handshake::parse_request(head, max_headers, self.config.allow_plain_http)
+                    .map(Handshake::AwaitingDecision)
+            }
+            Handshake::ReadingResponse { key, request, .. } => {
+                handshake::parse_response(head, max_headers, key, request).map(Handshake::Answered)
+            }
+            _ => unreachable!(),
+        };
+        self.input.consume(end);
+        match outcome {
+            Err(error) => Step::Event(self.fail(error)),
+            Ok(next) => {
+                *handshake = next;
+                match handshake {
+                    Handshake::AwaitingDecision(_) => Step::Event(Ready::HandshakeRequest),
+                    Handshake::Answered(response) => {
+                        let accepted = response.status() == 101;
+                        if accepted {
+                            self.protocol = response.protocol().map(Box::from);
+                            self.phase = Phase::Open;
+                        } else {
+                            self.phase = Phase::Closed;
+                        }
+                        self.release.drop_handshake = true;
+                        Step::Event(Ready::HandshakeAnswered { accepted })
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+    }
+
+    fn step_frames(&mut self) -> Step {
+        let frame = match self.frame {
+            Some(frame) => frame,
+            None => match self.read_frame_header() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Step::NeedInput,
+                Err(error) => return Step::Event(self.fail(error)),
+            },
+        };
+        if frame.opcode.is_control() {
+            self.step_control(frame)
+        } else {
+            self.step_data(frame)
+        }
+    }
+
+    /// Parses and checks the next frame header, consuming it from the input.
+    fn read_frame_header(&mut self) -> Result<Option<FrameState>, Error> {
+        let carried = self.carried as usize;
+        let Some((header, header_len)) = FrameHeader::decode(
+            &self.input.live()[carried..],
+            self.config.allow_non_minimal_length,
+        )?
+        else {
+            return Ok(None);
+        };
+        // No extension is negotiated yet, so every RSV bit is reserved.
+        if header.rsv != 0 {
+            return Err(Error::ReservedBitsSet);
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) if !self.config.allow_unmasked_client_frames => {
+                return Err(Error::UnmaskedFrame)
+            }
+            (Role::Client, true) => return Err(Error::MaskedFrame),
+            _ => {}
+        }
+        let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+        if !header.opcode.is_control() {
+            let starts_message = header.opcode != OpCode::Continuation;
+            match (starts_message, self.incoming.kind.is_some()) {
+                (true, true) => return Err(Error::ExpectedContinuation),
+                (false, false) => return Err(Error::UnexpectedContinuation),
+                _ => {}
+            }
+            if len > self.config.max_frame_size {
+                return Err(Error::FrameTooLarge);
+            }
+            if self.config.receive_mode == ReceiveMode::Message
+                && self.incoming.declared.saturating_add(len) > self.config.max_message_size
+            {
+                return Err(Error::MessageTooLarge);
+            }
+            if starts_message {
+                self.incoming.kind = Some(if header.opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                });
+            }
+            self.incoming.declared += len;
+        }
+        // Drop the header; in stream mode, glue a carried partial character to
+        // the payload that completes it.
+        self.input.remove_gap(carried, header_len);
+        let frame = FrameState {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: len,
+            processed: 0,
+            offset: 0,
+        };
+        self.frame = Some(frame);
+        Ok(Some(frame))
+    }
+
+    fn step_control(&mut self, frame: FrameState) -> Step {
+        let len = frame.remaining;
+        if self.input.len() < len {
+            return Step::NeedInput;
+        }
+        self.frame = None;
+        let payload = &mut self.input.live_mut()[..len];
+        if let Some(key) = frame.mask {
+            apply_mask(payload, key, 0);
+        }
+        self.release.consume_input = len;
+        match frame.opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.close_sent {
+                    let mut copy = [0u8; MAX_CONTROL_PAYLOAD];
+                    copy[..len].copy_from_slice(&self.input.live()[..len]);
+                    // A peer flooding pings while we cannot write gets no more
+                    // pongs than the output limit allows (§5.5.3 permits
+                    // answering only the latest).
+                    if self.output.len() + len + MAX_HEADER_LEN <= self.config.max_output_buffer {
+                        self.write_frame(OpCode::Pong, true, &copy[..len]);
+                    }
+                }
+                Step::Event(Ready::Ping(len))
+            }
+            OpCode::Pong => Step::Event(Ready::Pong(len)),
+            _ => {
+                let code = match parse_close_payload(&self.input.live()[..len]) {
+                    Ok(parsed) => parsed.map(|(code, _)| code),
+                    Err(error) => {
+                        self.release.consume_input = 0;
+                        return Step::Event(self.fail(error));
+                    }
+                };
+                self.close_received = true;
+                if !self.close_sent {
+                    let echo = code.map(|c| c.0.to_be_bytes());
+                    self.write_frame(OpCode::Close, true, echo.as_ref().map_or(&[][..], |b| &b[..]));
+                    self.close_sent = true;
+                }
+                self.phase = Phase::Closed;
+                Step::Event(Ready::Close(code, len))
+            }
+        }
+    }
+
+    fn step_data(&mut self, mut frame: FrameState) -> Step {
+        let carried = self.carried as usize;
+        let available = (self.input.len() - carried).min(frame.remaining);
+        let kind = self.incoming.kind.unwrap_or(MessageKind::Binary);
+        if available > frame.processed {
+            let fresh = &mut self.input.live_mut()[carried + frame.processed..carried + available];
+            if let Some(key) = frame.mask {
+                apply_mask(fresh, key, frame.offset + frame.processed);
+            }
+            if kind == MessageKind::Text && self.incoming.utf8.feed(fresh).is_err() {
+                return Step::Event(self.fail(Error::InvalidUtf8));
+            }
+            frame.processed = available;
+        }
+        let frame_done = frame.processed == frame.remaining;
+        let message_done = frame_done && frame.fin;
+        if message_done && !self.incoming.utf8.is_complete() {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        match self.config.receive_mode {
+            ReceiveMode::Stream => {
+                // The front of the input holds `carried` bytes of a character
+                // begun in an earlier frame, then this frame's processed bytes;
+                // an unfinished character at the end is held back.
+                let unfinished = match kind {
+                    MessageKind::Text => self.incoming.utf8.incomplete_len(),
+                    MessageKind::Binary => 0,
+                };
+                let deliver = carried + frame.processed - unfinished;
+                // Either nothing completes (deliver == 0) or the carried bytes go too.
+                let from_frame = deliver.saturating_sub(carried);
+                frame.remaining -= from_frame;
+                frame.processed -= from_frame;
+                frame.offset += from_frame;
+                if frame_done {
+                    self.carried = unfinished as u8;
+                    self.frame = None;
+                } else {
+                    self.carried = if deliver == 0 { carried as u8 } else { 0 };
+                    self.frame = Some(frame);
+                }
+                if message_done {
+                    self.incoming = Incoming::default();
+                }
+                if deliver > 0 || message_done {
+                    self.release.consume_input = deliver;
+                    return Step::Event(Ready::Chunk {
+                        kind,
+                        len: deliver,
+                        last: message_done,
+                    });
+                }
+                if frame_done {
+                    Step::Continue
+                } else {
+                    Step::NeedInput
+                }
+            }
+            ReceiveMode::Message => {
+                if frame.fin && frame.opcode != OpCode::Continuation {
+                    // Zero-copy: the whole message is one frame; hand out the input.
+                    if !frame_done {
+                        self.frame = Some(frame);
+                        return Step::NeedInput;
+                    }
+                    self.frame = None;
+                    self.incoming = Incoming::default();
+                    self.release.consume_input = frame.remaining;
+                    return Step::Event(Ready::Message(kind, Payload::Input(frame.remaining)));
+                }
+                // Fragmented: move what is processed into the reassembly buffer.
+                let moved = frame.processed;
+                self.message.extend_from_slice(&self.input.live()[..moved]);
+                self.input.consume(moved);
+                frame.remaining -= moved;
+                frame.processed = 0;
+                frame.offset += moved;
+                if !frame_done {
+                    self.frame = Some(frame);
+                    return Step::NeedInput;
+                }
+                self.frame = None;
+                if !message_done {
+                    return Step::Continue;
+                }
+                self.incoming = Incoming::default();
+                self.release.clear_message = true;
+                Step::Event(Ready::Message(kind, Payload::Message))
+            }
+        }
+    }
+
+    /// Fails the connection: queues the Close frame or HTTP response the
+    /// error calls for, and makes the error sticky.
+    fn fail(&mut self, error: Error) -> Ready {
+        if self.phase == Phase::Handshaking && self.role == Role::Server {
+            if error.http_status().is_some() {
+                self.output
+                    .write_with(256, |out| handshake::write_error_response(out, error));
+            }
+        } else if self.phase == Phase::Open && !self.close_sent {
+            if let Some(code) = error.close_code() {
+                let reason = error.description().as_bytes();
+                let mut payload = [0u8; 2 + MAX_REASON_LEN];
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                self.write_frame(OpCode::Close, true, &payload[..2 + reason.len()]);
+                self.close_sent = true;
+            }
+        }
+        self.error = Some(error);
+        self.phase = Phase::Closed;
+        self.frame = None;
+        self.incoming = Incoming::default();
+        self.carried = 0;
+        self.release = Release {
+            drop_handshake: true,
+            ..Release::default()
+        };
+        Ready::Failed(error)
+    }
+
+    // ------------------------------------------------------------ handshake
+
+    /// Server: accepts the request delivered in [`Event::HandshakeRequest`]
+    /// and queues the 101 response. Bytes the client sent after its request
+    /// are processed from here on.
+    ///
+    /// The chosen subprotocol must be one the client offered.
+    pub fn accept(&mut self, accept: Accept) -> Result<(), SendError> {
+        let Some(Handshake::AwaitingDecision(request)) = self.handshake.as_deref() else {
+            return Err(SendError::WrongState);
+        };
+        if !request.is_websocket_upgrade() {
+            return Err(SendError::WrongState);
+        }
+        if let Some(protocol) = &accept.protocol {
+            if !request.protocols().any(|p| p == protocol) {
+                return Err(SendError::InvalidHttp);
+            }
+        }
+        if !accept.headers.iter().all(|(n, v)| handshake::is_safe_header(n, v)) {
+            return Err(SendError::InvalidHttp);
+        }
+        let key = request.key().unwrap_or_default();
+        let mut response = Vec::new();
+        handshake::write_accept_response(&mut response, key, &accept);
+        self.output.extend(&response);
+        self.protocol = accept.protocol.map(String::into_boxed_str);
+        self.phase = Phase::Open;
+        self.release.drop_handshake = true;
+        Ok(())
+    }
+
+    /// Server: answers the request with another HTTP status (403 for a bad
+    /// Origin, 401, a redirect, or 200 with a page for a plain HTTP request)
+    /// and closes the connection.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, Event, ReadyState};
+    /// let mut server = Connection::server(Config::default());
+    /// server.receive(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     Origin: http://evil.example\r\n\r\n");
+    /// assert!(matches!(server.next_event(), Some(Event::HandshakeRequest(r)) if r.origin() == Some("http://evil.example")));
+    /// server.reject(403, &[], b"origin not allowed").unwrap();
+    /// assert!(server.pending_output().starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
+    /// assert_eq!(server.ready_state(), ReadyState::Closed);
+    /// ```
+    pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), SendError> {
+        if self.handshake_request().is_none() {
+            return Err(SendError::WrongState);
+        }
+        if !(200..=599).contains(&status) || !headers.iter().all(|(n, v)| handshake::is_safe_header(n, v)) {
+            return Err(SendError::InvalidHttp);
+        }
+        self.output
+            .write_with(128 + body.len(), |out| handshake::write_http_response(out, status, headers, body));
+        self.phase = Phase::Closed;
+        self.release.drop_handshake = true;
+        Ok(())
+    }
+
+    // --------------------------------------------------------------- output
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        self.output.live()
+    }
+
+    /// Records that the first `n` bytes of [`pending_output`](Self::pending_output)
+    /// were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.output.consume(n);
+    }
+
+    /// Bytes queued but not yet written, like the browser's `bufferedAmount`.
+    pub fn buffered_amount(&self) -> usize {
+        self.output.len()
+    }
+
+    /// True once the connection is closed and its output is fully written:
+    /// the caller may close the transport now.
+    pub fn should_close_transport(&self) -> bool {
+        self.phase == Phase::Closed && self.output.is_empty()
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_message(OpCode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_message(OpCode::Binary, data)
+    }
+
+    fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), SendError> {
+        self.check_can_send(data.len())?;
+        if self.outgoing.is_some() {
+            return Err(SendError::FragmentOrder);
+        }
+        self.write_frame(opcode, true, data);
+        Ok(())
+    }
+
+    /// Queues one fragment of a message: the first call starts a message of
+    /// `kind`, later calls continue it, and `last` ends it. Control frames
+    /// may be sent between fragments; other messages may not. Text fragments
+    /// may split a character, but their concatenation must be UTF-8.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, MessageKind, Role};
+    /// let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    /// server.send_fragment(MessageKind::Text, b"Hel", false).unwrap();
+    /// server.send_fragment(MessageKind::Text, b"lo", true).unwrap();
+    /// // RFC 6455 §5.7: a fragmented unmasked text message.
+    /// assert_eq!(server.pending_output(), b"\x01\x03Hel\x80\x02lo");
+    /// ```
+    pub fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool) -> Result<(), SendError> {
+        self.check_can_send(data.len())?;
+        let opcode = match self.outgoing {
+            None => match kind {
+                MessageKind::Text => OpCode::Text,
+                MessageKind::Binary => OpCode::Binary,
+            },
+            Some(open) if open == kind => OpCode::Continuation,
+            Some(_) => return Err(SendError::FragmentOrder),
+        };
+        if kind == MessageKind::Text {
+            let mut validator = if self.outgoing.is_some() {
+                self.outgoing_utf8
+            } else {
+                Utf8Validator::new()
+            };
+            if validator.feed(data).is_err() || (last && !validator.is_complete()) {
+                return Err(SendError::InvalidUtf8);
+            }
+            self.outgoing_utf8 = validator;
+        }
+        self.write_frame(opcode, last, data);
+        self.outgoing = if last { None } else { Some(kind) };
+        Ok(())
+    }
+
+    /// Queues a Ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited Pong, e.g. as a one-way heartbeat (§5.5.3).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong);
+        }
+        self.check_can_send(payload.len())?;
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake: queues a Close frame with `code` and
+    /// `reason` (at most 123 bytes). The connection is
+    /// [`ReadyState::Closing`] until the peer's Close arrives.
+    ///
+    /// ```
+    /// use wsmachine::{CloseCode, Config, Connection, ReadyState, Role};
+    /// let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    /// server.close(CloseCode::NORMAL, "bye").unwrap();
+    /// assert_eq!(server.pending_output(), b"\x88\x05\x03\xe8bye");
+    /// assert_eq!(server.ready_state(), ReadyState::Closing);
+    /// ```
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode);
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::ControlPayloadTooLong);
+        }
+        if self.phase != Phase::Open || self.close_sent {
+            return Err(self.state_error());
+        }
+        let mut payload = [0u8; 2 + MAX_REASON_LEN];
+        payload[..2].copy_from_slice(&code.0.to_be_bytes());
+        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+        self.write_frame(OpCode::Close, true, &payload[..2 + reason.len()]);
+        self.close_sent = true;
+        Ok(())
+    }
+
+    fn state_error(&self) -> SendError {
+        match self.phase {
+            Phase::Handshaking => SendError::NotOpen,
+            _ => SendError::Closed,
+        }
+    }
+
+    fn check_can_send(&self, payload_len: usize) -> Result<(), SendError> {
+        if self.phase != Phase::Open || self.close_sent {
+            return Err(self.state_error());
+        }
+        if self.output.len().saturating_add(payload_len).saturating_add(MAX_HEADER_LEN)
+            > self.config.max_output_buffer
+        {
+            return Err(SendError::OutputFull);
+        }
+        Ok(())
+    }
+
+    /// Encodes one frame into the output; clients mask it.
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.keys.as_mut().map(KeyStream::mask_key);
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut encoded = [0u8; MAX_HEADER_LEN];
+        let header_len = header.encode(&mut encoded);
+        self.output.write_with(header_len + payload.len(), |out| {
+            out.extend_from_slice(&encoded[..header_len]);
+            out.extend_from_slice(payload);
+        });
+        if let Some(key) = mask {
+            apply_mask(self.output.tail_mut(payload.len()), key, 0);
+        }
+    }
+}
+
+/// Outcome of one round of [`Connection::step`].
+enum Step {
+    Event(Ready),
+    Continue,
+    NeedInput,
+}
+
+/// A request line starts with a method token; anything else (TLS, binary
+/// noise) is rejected before the head is complete.
+fn plausible_request_start(live: &[u8]) -> bool {
+    let token_end = live.iter().position(|&b| b == b' ').unwrap_or(live.len());
+    token_end <= 16
+        && live[..token_end]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The bytes were validated as UTF-8 on the way in.
+fn validated_str(bytes: &[u8]) -> &str {
+    // Never fails: every text payload passed `Utf8Validator`; the fallback
+    // keeps a logic error from becoming a panic.
+    core::str::from_utf8(bytes).unwrap_or_default()
+}

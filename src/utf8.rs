@@ -1,0 +1,111 @@
+//! Incremental, fail-fast UTF-8 validation.
+//!
+//! Text arrives in arbitrary pieces: split across reads, across frames, even in
+//! the middle of a code point. The validator keeps the (at most three) bytes of
+//! an unfinished code point between calls and rejects a byte the moment no
+//! continuation could make it valid, which is what RFC 6455 §8.1 and the
+//! Autobahn 6.4.* cases ask for.
+
+/// Remembers an unfinished code point between calls to [`feed`](Self::feed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+/// The input is not UTF-8 and no later bytes can fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidUtf8;
+
+/// Bytes a code point with this leading byte needs; 0 for a non-leading byte.
+fn sequence_width(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+/// What std/simdutf8 say about a slice: everything valid, valid except for an
+/// unfinished tail of `n` bytes, or invalid for good.
+enum Verdict {
+    Valid,
+    IncompleteTail(usize),
+    Invalid,
+}
+
+fn check(bytes: &[u8]) -> Verdict {
+    match simdutf8::compat::from_utf8(bytes) {
+        Ok(_) => Verdict::Valid,
+        Err(e) if e.error_len().is_none() => Verdict::IncompleteTail(bytes.len() - e.valid_up_to()),
+        Err(_) => Verdict::Invalid,
+    }
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a message.
+    pub const fn new() -> Self {
+        Utf8Validator {
+            carry: [0; 4],
+            carry_len: 0,
+        }
+    }
+
+    /// Validates the next piece of text.
+    ///
+    /// ```
+    /// use wsmachine::utf8::Utf8Validator;
+    /// let euro = "€".as_bytes(); // e2 82 ac
+    /// let mut v = Utf8Validator::new();
+    /// v.feed(&euro[..1]).unwrap();
+    /// assert_eq!(v.incomplete_len(), 1);
+    /// v.feed(&euro[1..]).unwrap();
+    /// assert!(v.is_complete());
+    /// // 0xC0 can never start a valid sequence: rejected at once.
+    /// assert!(Utf8Validator::new().feed(&[b'a', 0xC0]).is_err());
+    /// ```
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.carry_len > 0 {
+            let width = sequence_width(self.carry[0]);
+            while (self.carry_len as usize) < width {
+                let Some((&byte, rest)) = input.split_first() else {
+                    return Ok(());
+                };
+                input = rest;
+                self.carry[self.carry_len as usize] = byte;
+                self.carry_len += 1;
+                match check(&self.carry[..self.carry_len as usize]) {
+                    Verdict::Invalid => return Err(InvalidUtf8),
+                    Verdict::Valid | Verdict::IncompleteTail(_) => {}
+                }
+            }
+            self.carry_len = 0;
+        }
+        match check(input) {
+            Verdict::Valid => Ok(()),
+            Verdict::Invalid => Err(InvalidUtf8),
+            Verdict::IncompleteTail(n) => {
+                self.carry[..n].copy_from_slice(&input[input.len() - n..]);
+                self.carry_len = n as u8;
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes at the end of the input so far that start a code point not yet finished.
+    pub fn incomplete_len(&self) -> usize {
+        self.carry_len as usize
+    }
+
+    /// True when the input so far ends on a code point boundary.
+    pub fn is_complete(&self) -> bool {
+        self.carry_len == 0
+    }
+
+    /// Forgets all state, ready for the next message.
+    pub fn reset(&mut self) {
+        self.carry_len = 0;
+    }
+}
