@@ -17,7 +17,9 @@ use wsmachine::{Accept, Config, Connection, Event};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = TcpListener::bind(&addr)?;
     println!("echo_server listening on ws://{}", listener.local_addr()?);
     for stream in listener.incoming() {

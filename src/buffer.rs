@@ -67,7 +67,9 @@ impl ByteQueue {
     /// Makes room for `additional` bytes at the end, moving the live bytes to
     /// the front first when that avoids growing.
     fn reserve(&mut self, additional: usize) {
-        if self.head > 0 && (self.buf.capacity() - self.buf.len() < additional || self.head >= self.len()) {
+        if self.head > 0
+            && (self.buf.capacity() - self.buf.len() < additional || self.head >= self.len())
+        {
             self.buf.copy_within(self.head.., 0);
             self.buf.truncate(self.buf.len() - self.head);
             self.head = 0;

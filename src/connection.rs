@@ -157,9 +157,15 @@ enum Payload {
 #[derive(Clone, Copy, Debug)]
 enum Ready {
     HandshakeRequest,
-    HandshakeAnswered { accepted: bool },
+    HandshakeAnswered {
+        accepted: bool,
+    },
     Message(MessageKind, Payload),
-    Chunk { kind: MessageKind, len: usize, last: bool },
+    Chunk {
+        kind: MessageKind,
+        len: usize,
+        last: bool,
+    },
     Ping(usize),
     Pong(usize),
     Close(Option<CloseCode>, usize),
@@ -699,7 +705,11 @@ impl Connection {
                 self.close_received = true;
                 if !self.close_sent {
                     let echo = code.map(|c| c.0.to_be_bytes());
-                    self.write_frame(OpCode::Close, true, echo.as_ref().map_or(&[][..], |b| &b[..]));
+                    self.write_frame(
+                        OpCode::Close,
+                        true,
+                        echo.as_ref().map_or(&[][..], |b| &b[..]),
+                    );
                     self.close_sent = true;
                 }
                 self.phase = Phase::Closed;
@@ -849,7 +859,11 @@ impl Connection {
                 return Err(SendError::InvalidHttp);
             }
         }
-        if !accept.headers.iter().all(|(n, v)| handshake::is_safe_header(n, v)) {
+        if !accept
+            .headers
+            .iter()
+            .all(|(n, v)| handshake::is_safe_header(n, v))
+        {
             return Err(SendError::InvalidHttp);
         }
         let key = request.key().unwrap_or_default();
@@ -877,15 +891,23 @@ impl Connection {
     /// assert!(server.pending_output().starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
     /// assert_eq!(server.ready_state(), ReadyState::Closed);
     /// ```
-    pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), SendError> {
+    pub fn reject(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), SendError> {
         if self.handshake_request().is_none() {
             return Err(SendError::WrongState);
         }
-        if !(200..=599).contains(&status) || !headers.iter().all(|(n, v)| handshake::is_safe_header(n, v)) {
+        if !(200..=599).contains(&status)
+            || !headers.iter().all(|(n, v)| handshake::is_safe_header(n, v))
+        {
             return Err(SendError::InvalidHttp);
         }
-        self.output
-            .write_with(128 + body.len(), |out| handshake::write_http_response(out, status, headers, body));
+        self.output.write_with(128 + body.len(), |out| {
+            handshake::write_http_response(out, status, headers, body)
+        });
         self.phase = Phase::Closed;
         self.release.drop_handshake = true;
         Ok(())
@@ -947,7 +969,12 @@ impl Connection {
     /// // RFC 6455 §5.7: a fragmented unmasked text message.
     /// assert_eq!(server.pending_output(), b"\x01\x03Hel\x80\x02lo");
     /// ```
-    pub fn send_fragment(&mut self, kind: MessageKind, data: &[u8], last: bool) -> Result<(), SendError> {
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        last: bool,
+    ) -> Result<(), SendError> {
         self.check_can_send(data.len())?;
         let opcode = match self.outgoing {
             None => match kind {
@@ -1032,7 +1059,11 @@ impl Connection {
         if self.phase != Phase::Open || self.close_sent {
             return Err(self.state_error());
         }
-        if self.output.len().saturating_add(payload_len).saturating_add(MAX_HEADER_LEN)
+        if self
+            .output
+            .len()
+            .saturating_add(payload_len)
+            .saturating_add(MAX_HEADER_LEN)
             > self.config.max_output_buffer
         {
             return Err(SendError::OutputFull);

@@ -96,9 +96,17 @@ impl Error {
         Some(match self {
             InvalidUtf8 | InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
             FrameTooLarge | MessageTooLarge => CloseCode::MESSAGE_TOO_BIG,
-            ReservedOpcode | ReservedBitsSet | ControlFrameTooLong | FragmentedControlFrame
-            | NonMinimalLength | LengthTooLarge | UnmaskedFrame | MaskedFrame
-            | UnexpectedContinuation | ExpectedContinuation | InvalidClosePayload
+            ReservedOpcode
+            | ReservedBitsSet
+            | ControlFrameTooLong
+            | FragmentedControlFrame
+            | NonMinimalLength
+            | LengthTooLarge
+            | UnmaskedFrame
+            | MaskedFrame
+            | UnexpectedContinuation
+            | ExpectedContinuation
+            | InvalidClosePayload
             | InvalidCloseCode => CloseCode::PROTOCOL_ERROR,
             _ => return None,
         })

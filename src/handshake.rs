@@ -485,9 +485,16 @@ impl ClientRequest {
     pub(crate) fn is_well_formed(&self) -> bool {
         let single_line = |s: &str| !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
         single_line(&self.host)
-            && !self.target.bytes().any(|b| b.is_ascii_whitespace() || b == 0)
+            && !self
+                .target
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b == 0)
             && self.origin.as_deref().map_or(true, single_line)
-            && self.protocols.iter().chain(&self.extensions).all(|p| single_line(p))
+            && self
+                .protocols
+                .iter()
+                .chain(&self.extensions)
+                .all(|p| single_line(p))
             && self.headers.iter().all(|(n, v)| is_safe_header(n, v))
     }
 
@@ -580,7 +587,9 @@ pub(crate) fn parse_response(
         return Err(Error::ResponseNotAnUpgrade);
     }
     let expected = accept_key(key.as_bytes());
-    if !has_single_value(headers, "sec-websocket-accept", |v| v == expected.as_bytes()) {
+    if !has_single_value(headers, "sec-websocket-accept", |v| {
+        v == expected.as_bytes()
+    }) {
         return Err(Error::InvalidAccept);
     }
     let protocol_ok = {
@@ -600,7 +609,14 @@ pub(crate) fn parse_response(
             .extensions()
             .iter()
             .flat_map(|offer| split_list(offer))
-            .any(|offer| offer.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(name));
+            .any(|offer| {
+                offer
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case(name)
+            });
         // Without an extension implementation, even an offered one cannot be
         // used: its frames would carry RSV bits we must reject.
         if !offered || !crate::connection::SUPPORTS_EXTENSIONS {
