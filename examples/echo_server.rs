@@ -40,7 +40,7 @@ enum Echo {
     Binary,
 }
 
-fn serve(mut stream: TcpStream) -> io::Result<()> {
+pub fn serve(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut conn = Connection::server(Config::default());
@@ -84,7 +84,24 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
         }
         flush(&mut stream, &mut conn)?;
         if conn.should_close_transport() || n == 0 {
+            close_gracefully(stream, &mut read_buf);
             return Ok(());
+        }
+    }
+}
+
+/// Sends FIN and reads what the peer still had in flight, so the kernel does
+/// not answer unread bytes with a reset that could destroy our last words
+/// (a Close frame or an HTTP error) before the peer reads them.
+fn close_gracefully(stream: TcpStream, buf: &mut [u8]) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut stream = stream;
+    let mut drained = 0usize;
+    while drained < 16 << 20 {
+        match stream.read(buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
 }
