@@ -10,11 +10,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wsmachine::{Accept, Config, Connection, Event};
-
-/// A connection that sends nothing for this long is dropped.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() -> io::Result<()> {
     let addr = std::env::args()
@@ -42,16 +39,34 @@ enum Echo {
 
 pub fn serve(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut conn = Connection::server(Config::default());
     let mut read_buf = vec![0u8; 64 * 1024];
     let mut echo_buf = Vec::new();
+    // The machine keeps the deadlines (handshake, keepalive, close); the
+    // socket's read timeout wakes us for them.
+    let origin = Instant::now();
     loop {
-        let n = stream.read(&mut read_buf)?;
-        if n == 0 {
-            conn.receive_eof();
-        } else {
-            conn.receive(&read_buf[..n]);
+        conn.handle_timeout(origin.elapsed());
+        let wait = conn.poll_timeout().map_or(Duration::from_secs(3600), |at| {
+            at.saturating_sub(origin.elapsed())
+        });
+        stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        let read = match stream.read(&mut read_buf) {
+            Ok(n) => Some(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        match read {
+            Some(0) => conn.receive_eof(),
+            Some(n) => conn.receive(&read_buf[..n]),
+            None => conn.handle_timeout(origin.elapsed()),
         }
         loop {
             let echo = match conn.next_event() {
@@ -83,7 +98,7 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
             };
         }
         flush(&mut stream, &mut conn)?;
-        if conn.should_close_transport() || n == 0 {
+        if conn.should_close_transport() || read == Some(0) {
             close_gracefully(stream, &mut read_buf);
             return Ok(());
         }

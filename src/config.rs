@@ -1,5 +1,7 @@
 //! Limits and switches, each with a default a public server can run with.
 
+use core::time::Duration;
+
 /// How received data messages are handed to the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReceiveMode {
@@ -60,6 +62,35 @@ pub struct Config {
     /// default) draws fresh randomness from the OS with the `std` feature; set
     /// it only in tests, since predictable keys weaken §10.3's protection.
     pub mask_seed: Option<u64>,
+
+    /// Longest the opening handshake may take from the first
+    /// [`handle_timeout`](crate::Connection::handle_timeout); a server answers
+    /// a slow request (slowloris) with 408. Default 10 s.
+    pub handshake_timeout: Option<Duration>,
+    /// Send a Ping when nothing was received for this long. Default 30 s.
+    pub ping_interval: Option<Duration>,
+    /// After a keepalive Ping, fail the connection with
+    /// [`Error::KeepaliveTimeout`](crate::Error::KeepaliveTimeout) if nothing
+    /// (a Pong or anything else) arrives for this long. Default 30 s.
+    pub pong_timeout: Duration,
+    /// On a keepalive timeout, drop the transport without a Close frame
+    /// (the peer is presumed gone) instead of sending Close 1011. Default false.
+    pub abort_on_keepalive_timeout: bool,
+    /// Longest we wait for the peer's Close after sending ours; then the
+    /// transport should be dropped. Default 10 s.
+    pub close_timeout: Option<Duration>,
+    /// Longest a fragmented message may take from its first frame to its
+    /// last; longer fails with 1008. Default none.
+    pub message_timeout: Option<Duration>,
+    /// Close (1001) a connection on which nothing was received for this long.
+    /// Default none.
+    pub idle_timeout: Option<Duration>,
+    /// Queued output above which [`Event::WriteBackpressure`](crate::Event::WriteBackpressure)
+    /// reports `true`. Default 1 MiB.
+    pub output_high_water: usize,
+    /// Queued output at or below which backpressure is reported as over
+    /// (`false`) again. Default 256 KiB.
+    pub output_low_water: usize,
 }
 
 impl Default for Config {
@@ -76,6 +107,15 @@ impl Default for Config {
             allow_non_minimal_length: false,
             allow_unmasked_client_frames: false,
             mask_seed: None,
+            handshake_timeout: Some(Duration::from_secs(10)),
+            ping_interval: Some(Duration::from_secs(30)),
+            pong_timeout: Duration::from_secs(30),
+            abort_on_keepalive_timeout: false,
+            close_timeout: Some(Duration::from_secs(10)),
+            message_timeout: None,
+            idle_timeout: None,
+            output_high_water: 1 << 20,
+            output_low_water: 256 << 10,
         }
     }
 }

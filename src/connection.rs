@@ -11,10 +11,12 @@ use crate::error::{Error, SendError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::handshake::{self, Accept, ClientRequest, HandshakeRequest, HandshakeResponse};
 use crate::mask::apply_mask;
+use crate::timers::{Deadline, Timers};
 use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::time::Duration;
 
 /// No extension (permessage-deflate) is implemented yet, so a server that
 /// answers with one cannot be talked to.
@@ -97,9 +99,13 @@ pub enum Event<'a> {
         /// The peer's reason, possibly empty.
         reason: &'a str,
     },
+    /// Queued output crossed [`Config::output_high_water`] (`true`: stop
+    /// producing, the peer is not reading fast enough) or fell back to
+    /// [`Config::output_low_water`] (`false`: go on).
+    WriteBackpressure(bool),
     /// The connection failed (the peer broke the protocol, the handshake was
-    /// invalid, or the transport ended early). The right Close frame or HTTP
-    /// response is queued. This is the last event.
+    /// invalid, a deadline passed, or the transport ended early). The right
+    /// Close frame or HTTP response is queued. This is the last event.
     Failed(Error),
 }
 
@@ -281,6 +287,11 @@ pub struct Connection {
     close_sent: bool,
     close_received: bool,
     input_ended: bool,
+    timers: Timers,
+    /// A failure found by `handle_timeout`, reported by the next `next_event`.
+    timed_out: Option<Error>,
+    events_paused: bool,
+    backpressured: bool,
 }
 
 impl Connection {
@@ -305,6 +316,10 @@ impl Connection {
             close_sent: false,
             close_received: false,
             input_ended: false,
+            timers: Timers::default(),
+            timed_out: None,
+            events_paused: false,
+            backpressured: false,
         }
     }
 
@@ -414,6 +429,7 @@ impl Connection {
         if self.phase == Phase::Closed || self.close_received || self.input_ended {
             return;
         }
+        self.timers.received |= !bytes.is_empty();
         self.input.extend(bytes);
     }
 
@@ -428,8 +444,167 @@ impl Connection {
     /// needed.
     pub fn next_event(&mut self) -> Option<Event<'_>> {
         self.apply_release();
+        if let Some(error) = self.timed_out.take() {
+            return Some(Event::Failed(error));
+        }
+        if let Some(high) = self.backpressure_change() {
+            return Some(Event::WriteBackpressure(high));
+        }
+        if self.events_paused {
+            return None;
+        }
         let ready = self.step()?;
         Some(self.materialize(ready))
+    }
+
+    fn backpressure_change(&mut self) -> Option<bool> {
+        if self.phase != Phase::Open {
+            return None;
+        }
+        let queued = self.output.len();
+        let changed = if self.backpressured {
+            queued <= self.config.output_low_water
+        } else {
+            queued > self.config.output_high_water
+        };
+        if changed {
+            self.backpressured = !self.backpressured;
+            return Some(self.backpressured);
+        }
+        None
+    }
+
+    /// Stops (`true`) or resumes (`false`) handing out protocol events, for an
+    /// application that cannot keep up. Received bytes stay buffered, none is
+    /// lost; stop reading the transport while [`wants_read`](Self::wants_read)
+    /// is false so the buffer stays bounded. Timeouts and backpressure are
+    /// still reported.
+    pub fn pause_events(&mut self, paused: bool) {
+        self.events_paused = paused;
+    }
+
+    /// Whether the caller should read more from the transport: false while
+    /// events are paused and once the connection no longer reads.
+    pub fn wants_read(&self) -> bool {
+        !self.events_paused
+            && !self.close_received
+            && !self.input_ended
+            && self.phase != Phase::Closed
+    }
+
+    // ----------------------------------------------------------------- time
+
+    /// The time by which [`handle_timeout`](Self::handle_timeout) should be
+    /// called, in the caller's time base; `None` when no deadline is pending.
+    ///
+    /// `Some(Duration::ZERO)` means "tell me the time now": a deadline needs
+    /// arming (at the first call, or after a state change such as sending
+    /// Close).
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        Deadline::ALL
+            .into_iter()
+            .filter_map(|which| {
+                self.deadline_length(which)
+                    .map(|_| self.timers.get(which).unwrap_or(Duration::ZERO))
+            })
+            .min()
+    }
+
+    /// Acts on the deadlines due at `now` (a `Duration` since any origin the
+    /// caller keeps fixed): keepalive Pings, and the handshake, keepalive,
+    /// closing, message and idle timeouts. Calling it early or twice does
+    /// nothing; calling it after each [`receive`](Self::receive) makes idle
+    /// accounting exact (otherwise it is exact to the call).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use wsmachine::{Config, Connection, Role};
+    /// let config = Config { ping_interval: Some(Duration::from_secs(5)), ..Config::default() };
+    /// let mut server = Connection::upgraded(Role::Server, config).unwrap();
+    /// assert_eq!(server.poll_timeout(), Some(Duration::ZERO)); // arm the timers
+    /// server.handle_timeout(Duration::from_secs(100));
+    /// assert_eq!(server.poll_timeout(), Some(Duration::from_secs(105)));
+    /// server.handle_timeout(Duration::from_secs(105));
+    /// assert_eq!(server.pending_output(), b"\x89\x00"); // keepalive Ping
+    /// ```
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let now = self.timers.now.map_or(now, |before| before.max(now));
+        self.timers.now = Some(now);
+        if core::mem::take(&mut self.timers.received) {
+            // Any traffic proves the peer is alive.
+            self.timers.set(Deadline::Pong, None);
+            self.timers.set(Deadline::Keepalive, None);
+            self.timers.set(Deadline::Idle, None);
+        }
+        for which in Deadline::ALL {
+            let Some(length) = self.deadline_length(which) else {
+                self.timers.set(which, None);
+                continue;
+            };
+            let at = match self.timers.get(which) {
+                Some(at) => at,
+                None => {
+                    self.timers.set(which, Some(now + length));
+                    continue;
+                }
+            };
+            if at <= now && self.timed_out.is_none() && self.phase != Phase::Closed {
+                self.timers.set(which, None);
+                self.fire(which, now);
+            }
+        }
+    }
+
+    /// How long deadline `which` runs when the connection's state calls for
+    /// it; `None` when it does not apply now.
+    fn deadline_length(&self, which: Deadline) -> Option<Duration> {
+        let open = self.phase == Phase::Open && !self.close_sent;
+        match which {
+            Deadline::Handshake if self.phase == Phase::Handshaking => {
+                self.config.handshake_timeout
+            }
+            Deadline::Keepalive if open && self.timers.get(Deadline::Pong).is_none() => {
+                self.config.ping_interval
+            }
+            Deadline::Pong if open => self
+                .timers
+                .get(Deadline::Pong)
+                .map(|_| self.config.pong_timeout),
+            Deadline::Close
+                if self.phase == Phase::Open && self.close_sent && !self.close_received =>
+            {
+                self.config.close_timeout
+            }
+            Deadline::Message if open && self.incoming.kind.is_some() => {
+                self.config.message_timeout
+            }
+            Deadline::Idle if open => self.config.idle_timeout,
+            _ => None,
+        }
+    }
+
+    fn fire(&mut self, which: Deadline, now: Duration) {
+        match which {
+            Deadline::Handshake => self.fail_later(Error::HandshakeTimeout),
+            Deadline::Keepalive => {
+                self.write_frame(OpCode::Ping, true, b"");
+                self.timers
+                    .set(Deadline::Pong, Some(now + self.config.pong_timeout));
+            }
+            Deadline::Pong => self.fail_later(Error::KeepaliveTimeout),
+            Deadline::Close => self.fail_later(Error::CloseTimeout),
+            Deadline::Message => self.fail_later(Error::MessageTimeout),
+            Deadline::Idle => {
+                let _ = self.close(CloseCode::GOING_AWAY, "idle timeout");
+            }
+        }
+    }
+
+    /// Fails from outside `next_event`: the Close or HTTP response is queued
+    /// now, the event is reported by the next `next_event`.
+    fn fail_later(&mut self, error: Error) {
+        self.fail(error);
+        self.timed_out = Some(error);
     }
 
     fn apply_release(&mut self) {
@@ -819,7 +994,8 @@ impl Connection {
                     .write_with(256, |out| handshake::write_error_response(out, error));
             }
         } else if self.phase == Phase::Open && !self.close_sent {
-            if let Some(code) = error.close_code() {
+            let abort = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
+            if let Some(code) = error.close_code().filter(|_| !abort) {
                 let reason = error.description().as_bytes();
                 let mut payload = [0u8; 2 + MAX_REASON_LEN];
                 payload[..2].copy_from_slice(&code.0.to_be_bytes());
@@ -837,6 +1013,7 @@ impl Connection {
             drop_handshake: true,
             ..Release::default()
         };
+        self.timers = Timers::default();
         Ready::Failed(error)
     }
 

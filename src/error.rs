@@ -81,9 +81,17 @@ pub enum Error {
     /// A message over `Config::max_message_size`.
     MessageTooLarge,
 
-    // --- transport ---
+    // --- transport and time ---
     /// The transport ended before the closing handshake did.
     AbnormalClosure,
+    /// The opening handshake took longer than `Config::handshake_timeout`.
+    HandshakeTimeout,
+    /// Nothing arrived within `Config::pong_timeout` of a keepalive Ping.
+    KeepaliveTimeout,
+    /// The peer did not answer our Close within `Config::close_timeout`.
+    CloseTimeout,
+    /// A fragmented message took longer than `Config::message_timeout`.
+    MessageTimeout,
 }
 
 impl Error {
@@ -108,6 +116,8 @@ impl Error {
             | ExpectedContinuation
             | InvalidClosePayload
             | InvalidCloseCode => CloseCode::PROTOCOL_ERROR,
+            KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
+            MessageTimeout => CloseCode::POLICY_VIOLATION,
             _ => return None,
         })
     }
@@ -121,6 +131,7 @@ impl Error {
             UnsupportedHttpVersion => 505,
             RequestHeadTooLarge | TooManyHeaders => 431,
             UnsupportedWebSocketVersion => 426,
+            HandshakeTimeout => 408,
             _ => return None,
         })
     }
@@ -161,6 +172,10 @@ impl Error {
             FrameTooLarge => "frame too large",
             MessageTooLarge => "message too large",
             AbnormalClosure => "transport closed without a closing handshake",
+            HandshakeTimeout => "opening handshake timed out",
+            KeepaliveTimeout => "no answer to keepalive ping",
+            CloseTimeout => "closing handshake timed out",
+            MessageTimeout => "fragmented message timed out",
         }
     }
 }

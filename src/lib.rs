@@ -62,6 +62,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+mod timers;
 pub mod utf8;
 
 pub use close::CloseCode;

@@ -315,7 +315,8 @@ fn client_handshake_errors() {
             accept_key(key.as_bytes())
         )
     };
-    let cases: [(fn(String) -> String, Error); 4] = [
+    type Mutation = fn(String) -> String;
+    let cases: [(Mutation, Error); 4] = [
         (
             |r| r.replace("Sec-WebSocket-Accept: ", "Sec-WebSocket-Accept: x"),
             Error::InvalidAccept,
