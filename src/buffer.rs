@@ -88,12 +88,6 @@ impl ByteQueue {
         write(&mut self.buf);
     }
 
-    /// The last `n` bytes written, to mask them in place.
-    pub(crate) fn tail_mut(&mut self, n: usize) -> &mut [u8] {
-        let len = self.buf.len();
-        &mut self.buf[len - n..]
-    }
-
     /// Removes `n` bytes that sit at offset `at` of the live region by moving
     /// the bytes before them forward (used to glue a split character across a
     /// frame header). Returns nothing; `at + n` must not exceed `len()`.

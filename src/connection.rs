@@ -10,7 +10,7 @@ use crate::config::{Config, ReceiveMode};
 use crate::error::{Error, SendError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::handshake::{self, Accept, ClientRequest, HandshakeRequest, HandshakeResponse};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::timers::{Deadline, Timers};
 use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
@@ -1262,11 +1262,11 @@ impl Connection {
         let header_len = header.encode(&mut encoded);
         self.output.write_with(header_len + payload.len(), |out| {
             out.extend_from_slice(&encoded[..header_len]);
-            out.extend_from_slice(payload);
+            match mask {
+                Some(key) => extend_masked(out, payload, key),
+                None => out.extend_from_slice(payload),
+            }
         });
-        if let Some(key) = mask {
-            apply_mask(self.output.tail_mut(payload.len()), key, 0);
-        }
     }
 }
 
