@@ -70,3 +70,8 @@ pub use config::{Config, ReceiveMode};
 pub use connection::{Connection, Event, MessageKind, ReadyState, Role};
 pub use error::{Error, SendError};
 pub use handshake::{Accept, ClientRequest, HandshakeRequest, HandshakeResponse, Header, Headers};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

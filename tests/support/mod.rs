@@ -285,3 +285,5 @@ pub fn run_peer_client(program: PathBuf, script: &str, args: &[&str]) -> (bool, 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+pub mod peer_suite;
