@@ -485,8 +485,16 @@ impl Connection {
 
     /// Whether the caller should read more from the transport: false while
     /// events are paused and once the connection no longer reads.
+    ///
+    /// Also false while a server waits for `accept`/`reject`, so a client
+    /// cannot make it buffer without bound in the meantime.
     pub fn wants_read(&self) -> bool {
+        let deciding = matches!(
+            self.handshake.as_deref(),
+            Some(Handshake::AwaitingDecision(_) | Handshake::Answered(_))
+        );
         !self.events_paused
+            && !deciding
             && !self.close_received
             && !self.input_ended
             && self.phase != Phase::Closed
