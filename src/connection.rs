@@ -853,10 +853,17 @@ impl Connection {
 
     fn step_control(&mut self, frame: FrameState) -> Step {
         let len = frame.remaining;
-        if self.input.len() < len {
+        let carried = self.carried as usize;
+        if self.input.len() < carried + len {
             return Step::NeedInput;
         }
         self.frame = None;
+        if carried > 0 {
+            // Stream mode holds a split character in front of this payload:
+            // move it behind, so the payload starts the input and the
+            // character still precedes the next data frame.
+            self.input.live_mut()[..carried + len].rotate_left(carried);
+        }
         let payload = &mut self.input.live_mut()[..len];
         if let Some(key) = frame.mask {
             apply_mask(payload, key, 0);
@@ -1114,6 +1121,13 @@ impl Connection {
     /// Bytes queued but not yet written, like the browser's `bufferedAmount`.
     pub fn buffered_amount(&self) -> usize {
         self.output.len()
+    }
+
+    /// Received bytes buffered and not yet handed out (a partial frame or
+    /// handshake head, or a message waiting for its last bytes), plus the
+    /// reassembly buffer of a fragmented message.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len() + self.message.len()
     }
 
     /// True once the connection is closed and its output is fully written:
