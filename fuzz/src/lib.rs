@@ -94,14 +94,26 @@ struct OutputChecker {
     head_done: bool,
     closes: Vec<Option<u16>>,
     frames_after_close: usize,
+    /// We answered with an HTTP error: only its body follows.
+    http_error: bool,
 }
 
 impl OutputChecker {
     fn new(role: Role, upgraded: bool) -> Self {
-        OutputChecker { role, pending: Vec::new(), head_done: upgraded, closes: Vec::new(), frames_after_close: 0 }
+        OutputChecker {
+            role,
+            pending: Vec::new(),
+            head_done: upgraded,
+            closes: Vec::new(),
+            frames_after_close: 0,
+            http_error: false,
+        }
     }
 
     fn written(&mut self, bytes: &[u8]) {
+        if self.http_error {
+            return;
+        }
         self.pending.extend_from_slice(bytes);
         if !self.head_done {
             let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else { return };
@@ -114,7 +126,7 @@ impl OutputChecker {
             } else {
                 // An error response: its body follows and then nothing else.
                 self.head_done = true;
-                self.closes.push(None);
+                self.http_error = true;
                 self.pending.clear();
                 return;
             }
