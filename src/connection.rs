@@ -101,7 +101,8 @@ pub enum Event<'a> {
     },
     /// Queued output crossed [`Config::output_high_water`] (`true`: stop
     /// producing, the peer is not reading fast enough) or fell back to
-    /// [`Config::output_low_water`] (`false`: go on).
+    /// [`Config::output_low_water`] (`false`: go on). Reported only while
+    /// the connection is open: once it closes, nothing more will be sent.
     WriteBackpressure(bool),
     /// The connection failed (the peer broke the protocol, the handshake was
     /// invalid, a deadline passed, or the transport ended early). The right
@@ -1002,15 +1003,27 @@ impl Connection {
 
     /// Fails the connection: queues the Close frame or HTTP response the
     /// error calls for, and makes the error sticky.
+    /// Failures after which the peer is presumed gone.
+    fn is_abort(&self, error: Error) -> bool {
+        match error {
+            Error::KeepaliveTimeout => self.config.abort_on_keepalive_timeout,
+            Error::CloseTimeout | Error::AbnormalClosure => true,
+            _ => false,
+        }
+    }
+
     fn fail(&mut self, error: Error) -> Ready {
         if self.phase == Phase::Handshaking && self.role == Role::Server {
             if error.http_status().is_some() {
                 self.output
                     .write_with(256, |out| handshake::write_error_response(out, error));
             }
+        } else if self.is_abort(error) {
+            // Nobody will read what is queued: let the caller drop the transport now.
+            self.output.clear();
+            self.output.release_if_empty();
         } else if self.phase == Phase::Open && !self.close_sent {
-            let abort = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
-            if let Some(code) = error.close_code().filter(|_| !abort) {
+            if let Some(code) = error.close_code() {
                 let reason = error.description().as_bytes();
                 let mut payload = [0u8; 2 + MAX_REASON_LEN];
                 payload[..2].copy_from_slice(&code.0.to_be_bytes());
@@ -1132,6 +1145,12 @@ impl Connection {
 
     /// True once the connection is closed and its output is fully written:
     /// the caller may close the transport now.
+    ///
+    /// A peer that stops reading can keep the last bytes (a Close frame)
+    /// from ever being written: once [`ReadyState::Closed`], bound the time
+    /// spent writing them (e.g. by `Config::close_timeout`). After an abort
+    /// (keepalive timeout with `abort_on_keepalive_timeout`, close timeout,
+    /// abnormal closure) nothing is left queued, so this is true at once.
     pub fn should_close_transport(&self) -> bool {
         self.phase == Phase::Closed && self.output.is_empty()
     }

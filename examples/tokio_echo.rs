@@ -1,0 +1,112 @@
+//! Echo server on tokio, with no adapter crate: the machine is driven by hand.
+//!
+//! ```text
+//! cargo run --release --example tokio_echo [ADDR]   # default 127.0.0.1:9002
+//! ```
+//!
+//! One task per connection. Each turn of its loop tells the machine the time,
+//! takes its events, then waits in `tokio::select!` for whichever comes first:
+//! bytes to read, room to write the pending output, or the machine's next
+//! deadline (handshake timeout, keepalive Ping, closing timeout).
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep_until, Instant};
+use wsmachine::{Accept, Config, Connection, Event};
+
+#[tokio::main]
+async fn main() -> io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9002".into());
+    let listener = TcpListener::bind(&addr).await?;
+    println!("tokio_echo listening on ws://{}", listener.local_addr()?);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        tokio::spawn(async move {
+            if let Err(e) = serve(stream).await {
+                eprintln!("{peer}: {e}");
+            }
+        });
+    }
+}
+
+async fn serve(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.split();
+    let mut conn = Connection::server(Config::default());
+    let mut read_buf = vec![0u8; 64 * 1024];
+    let mut message = Vec::new();
+    // The machine counts time as a Duration since an origin we keep fixed.
+    let origin = Instant::now();
+    // Set while the peer does not read our echoes fast enough.
+    let mut backpressured = false;
+
+    loop {
+        conn.handle_timeout(origin.elapsed());
+        // Events borrow the connection: copy the payload out, then answer.
+        while let Some(event) = conn.next_event() {
+            let is_text = match event {
+                Event::HandshakeRequest(_) => {
+                    conn.accept(Accept::new()).ok();
+                    continue;
+                }
+                Event::Text(text) => {
+                    message.clear();
+                    message.extend_from_slice(text.as_bytes());
+                    true
+                }
+                Event::Binary(data) => {
+                    message.clear();
+                    message.extend_from_slice(data);
+                    false
+                }
+                Event::WriteBackpressure(high) => {
+                    backpressured = high;
+                    continue;
+                }
+                _ => continue,
+            };
+            // A send fails only once we are closing; the echo is then moot.
+            let _ = match std::str::from_utf8(&message) {
+                Ok(text) if is_text => conn.send_text(text),
+                _ => conn.send_binary(&message),
+            };
+        }
+        if conn.should_close_transport() {
+            break;
+        }
+
+        // Read only while the peer keeps up with our writes; this bounds the
+        // memory a peer that sends without reading can make us use.
+        let reading = conn.wants_read() && !backpressured;
+        let deadline = conn.poll_timeout().map(|at| origin + at);
+        let output = conn.pending_output();
+        tokio::select! {
+            read = reader.read(&mut read_buf), if reading => match read {
+                Ok(0) | Err(_) => conn.receive_eof(),
+                Ok(n) => conn.receive(&read_buf[..n]),
+            },
+            written = writer.write(output), if !output.is_empty() => match written {
+                Ok(0) | Err(_) => return Ok(()), // the peer is gone
+                Ok(n) => conn.consume_output(n),
+            },
+            () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
+            // Nothing to read, write or wait for: the connection is over.
+            else => break,
+        }
+    }
+
+    // Close our side first (RFC 6455 §7.1.1), then read what the peer still
+    // sends for a moment, so unread bytes do not turn our FIN into a reset.
+    stream.shutdown().await?;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(1..) = stream.read(&mut buf).await {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    Ok(())
+}
