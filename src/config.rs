@@ -91,6 +91,11 @@ pub struct Config {
     /// Queued output at or below which backpressure is reported as over
     /// (`false`) again. Default 256 KiB.
     pub output_low_water: usize,
+    /// permessage-deflate: what to offer (client) or accept (server);
+    /// `None` turns it off. Default: on, with full windows and context
+    /// takeover, like browsers.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -116,6 +121,8 @@ impl Default for Config {
             idle_timeout: None,
             output_high_water: 1 << 20,
             output_low_water: 256 << 10,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::DeflateConfig::default()),
         }
     }
 }

@@ -8,7 +8,8 @@ use crate::buffer::ByteQueue;
 use crate::close::{parse_close_payload, CloseCode, MAX_REASON_LEN};
 use crate::config::{Config, ReceiveMode};
 use crate::error::{Error, SendError};
-use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::extensions::Extensions;
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, RSV1};
 use crate::handshake::{self, Accept, ClientRequest, HandshakeRequest, HandshakeResponse};
 use crate::mask::{apply_mask, extend_masked};
 use crate::timers::{Deadline, Timers};
@@ -17,10 +18,6 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
-
-/// No extension (permessage-deflate) is implemented yet, so a server that
-/// answers with one cannot be talked to.
-pub(crate) const SUPPORTS_EXTENSIONS: bool = false;
 
 /// Which end of the connection this machine is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,6 +143,8 @@ struct FrameState {
 #[derive(Clone, Copy, Debug, Default)]
 struct Incoming {
     kind: Option<MessageKind>,
+    /// The message was sent transformed by an extension (RSV1).
+    compressed: bool,
     utf8: Utf8Validator,
     /// Bytes announced so far by the message's frame headers.
     declared: usize,
@@ -170,6 +169,7 @@ enum Ready {
     Message(MessageKind, Payload),
     Chunk {
         kind: MessageKind,
+        from_message: bool,
         len: usize,
         last: bool,
     },
@@ -184,6 +184,9 @@ enum Ready {
 #[derive(Clone, Copy, Debug, Default)]
 struct Release {
     consume_input: usize,
+    /// Stream mode with an extension: bytes handed out from the front of
+    /// the message buffer.
+    drain_message: usize,
     clear_message: bool,
     drop_handshake: bool,
 }
@@ -282,6 +285,11 @@ pub struct Connection {
     outgoing: Option<MessageKind>,
     outgoing_utf8: Utf8Validator,
     keys: Option<KeyStream>,
+    extensions: Extensions,
+    /// Reused buffer for compressed payloads on their way to the output.
+    scratch: Vec<u8>,
+    /// The fragmented message we are sending is transformed (compressed).
+    outgoing_compressed: bool,
     release: Release,
     protocol: Option<Box<str>>,
     error: Option<Error>,
@@ -311,6 +319,9 @@ impl Connection {
             outgoing: None,
             outgoing_utf8: Utf8Validator::new(),
             keys: None,
+            extensions: Extensions::default(),
+            scratch: Vec::new(),
+            outgoing_compressed: false,
             release: Release::default(),
             protocol: None,
             error: None,
@@ -357,7 +368,9 @@ impl Connection {
         use base64::Engine as _;
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
         let mut conn = Connection::new(Role::Client, Phase::Handshaking, config, None);
-        conn.output.write_with(256, |out| request.write(out, &key));
+        let offers = Extensions::client_offers(&conn.config);
+        conn.output
+            .write_with(256, |out| request.write(out, &key, &offers));
         conn.keys = Some(keys);
         conn.handshake = Some(Box::new(Handshake::ReadingResponse {
             scanned: 0,
@@ -409,6 +422,12 @@ impl Connection {
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if any.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_params(&self) -> Option<crate::DeflateParams> {
+        self.extensions.deflate_params()
     }
 
     /// Server: the request being decided on (between the
@@ -619,6 +638,8 @@ impl Connection {
     fn apply_release(&mut self) {
         let release = core::mem::take(&mut self.release);
         self.input.consume(release.consume_input);
+        self.message
+            .drain(..release.drain_message.min(self.message.len()));
         if release.clear_message {
             self.message.clear();
             if self.message.capacity() > 64 * 1024 {
@@ -658,16 +679,25 @@ impl Connection {
                     MessageKind::Binary => Event::Binary(bytes),
                 }
             }
-            Ready::Chunk { kind, len, last } => match kind {
-                MessageKind::Text => Event::TextChunk {
-                    data: validated_str(&input[..len]),
-                    last,
-                },
-                MessageKind::Binary => Event::BinaryChunk {
-                    data: &input[..len],
-                    last,
-                },
-            },
+            Ready::Chunk {
+                kind,
+                from_message,
+                len,
+                last,
+            } => {
+                let data = if from_message {
+                    &self.message[..len]
+                } else {
+                    &input[..len]
+                };
+                match kind {
+                    MessageKind::Text => Event::TextChunk {
+                        data: validated_str(data),
+                        last,
+                    },
+                    MessageKind::Binary => Event::BinaryChunk { data, last },
+                }
+            }
             Ready::Ping(len) => Event::Ping(&input[..len]),
             Ready::Pong(len) => Event::Pong(&input[..len]),
             Ready::Close(code, len) => Event::Close {
@@ -761,6 +791,10 @@ impl Connection {
                     Handshake::Answered(response) => {
                         let accepted = response.status() == 101;
                         if accepted {
+                            match Extensions::client_accept(response.extensions(), &self.config) {
+                                Ok(extensions) => self.extensions = extensions,
+                                Err(error) => return Step::Event(self.fail(error)),
+                            }
                             self.protocol = response.protocol().map(Box::from);
                             self.phase = Phase::Open;
                         } else {
@@ -801,8 +835,14 @@ impl Connection {
         else {
             return Ok(None);
         };
-        // No extension is negotiated yet, so every RSV bit is reserved.
-        if header.rsv != 0 {
+        // Extensions may claim RSV bits on a message's first frame only.
+        let first_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let allowed_rsv = if first_frame {
+            self.extensions.allowed_rsv()
+        } else {
+            0
+        };
+        if header.rsv & !allowed_rsv != 0 {
             return Err(Error::ReservedBitsSet);
         }
         match (self.role, header.mask.is_some()) {
@@ -829,6 +869,7 @@ impl Connection {
                 return Err(Error::MessageTooLarge);
             }
             if starts_message {
+                self.incoming.compressed = header.rsv & RSV1 != 0;
                 self.incoming.kind = Some(if header.opcode == OpCode::Text {
                     MessageKind::Text
                 } else {
@@ -910,6 +951,9 @@ impl Connection {
     }
 
     fn step_data(&mut self, mut frame: FrameState) -> Step {
+        if self.incoming.compressed {
+            return self.step_compressed(frame);
+        }
         let carried = self.carried as usize;
         let available = (self.input.len() - carried).min(frame.remaining);
         let kind = self.incoming.kind.unwrap_or(MessageKind::Binary);
@@ -957,6 +1001,7 @@ impl Connection {
                     self.release.consume_input = deliver;
                     return Step::Event(Ready::Chunk {
                         kind,
+                        from_message: false,
                         len: deliver,
                         last: message_done,
                     });
@@ -998,6 +1043,91 @@ impl Connection {
                 self.release.clear_message = true;
                 Step::Event(Ready::Message(kind, Payload::Message))
             }
+        }
+    }
+
+    /// A frame of a compressed message: unmask, inflate into the message
+    /// buffer within the limits, validate the inflated text as it comes.
+    fn step_compressed(&mut self, mut frame: FrameState) -> Step {
+        let kind = self.incoming.kind.unwrap_or(MessageKind::Binary);
+        let available = self.input.len().min(frame.remaining);
+        if available > frame.processed {
+            if let Some(key) = frame.mask {
+                let fresh = &mut self.input.live_mut()[frame.processed..available];
+                apply_mask(fresh, key, frame.offset + frame.processed);
+            }
+            frame.processed = available;
+        }
+        let stream = self.config.receive_mode == ReceiveMode::Stream;
+        let budget = if stream {
+            crate::extensions::INFLATE_STEP
+        } else {
+            // One byte over the limit is enough to know it is exceeded.
+            (self.config.max_message_size + 1).saturating_sub(self.message.len())
+        };
+        let before = self.message.len();
+        let inflated = match self.extensions.inflate(
+            &self.input.live()[..frame.processed],
+            &mut self.message,
+            budget,
+        ) {
+            Ok(inflated) => inflated,
+            Err(error) => return Step::Event(self.fail(error)),
+        };
+        self.input.consume(inflated.used);
+        frame.remaining -= inflated.used;
+        frame.processed -= inflated.used;
+        frame.offset += inflated.used;
+        let frame_done = frame.remaining == 0;
+        let mut message_done = false;
+        if frame_done && frame.fin && !inflated.full {
+            let budget = budget.saturating_sub(self.message.len() - before);
+            match self.extensions.finish_message(&mut self.message, budget) {
+                Ok(done) => message_done = done,
+                Err(error) => return Step::Event(self.fail(error)),
+            }
+        }
+        if !stream && self.message.len() > self.config.max_message_size {
+            return Step::Event(self.fail(Error::MessageTooLarge));
+        }
+        if kind == MessageKind::Text
+            && (self.incoming.utf8.feed(&self.message[before..]).is_err()
+                || (message_done && !self.incoming.utf8.is_complete()))
+        {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        let more_output = inflated.full || (frame_done && frame.fin && !message_done);
+        self.frame = if frame_done && !more_output {
+            None
+        } else {
+            Some(frame)
+        };
+        if message_done {
+            self.incoming = Incoming::default();
+        }
+        if stream {
+            let unfinished = match kind {
+                MessageKind::Text => self.incoming.utf8.incomplete_len(),
+                MessageKind::Binary => 0,
+            };
+            let deliver = self.message.len() - unfinished;
+            if deliver > 0 || message_done {
+                self.release.drain_message = deliver;
+                return Step::Event(Ready::Chunk {
+                    kind,
+                    from_message: true,
+                    len: deliver,
+                    last: message_done,
+                });
+            }
+        } else if message_done {
+            self.release.clear_message = true;
+            return Step::Event(Ready::Message(kind, Payload::Message));
+        }
+        if more_output || frame_done {
+            Step::Continue
+        } else {
+            Step::NeedInput
         }
     }
 
@@ -1072,8 +1202,14 @@ impl Connection {
             return Err(SendError::InvalidHttp);
         }
         let key = request.key().unwrap_or_default();
+        let (extensions, extension_header) = if accept.extensions {
+            Extensions::server_accept(request.extensions(), &self.config)
+        } else {
+            (Extensions::default(), None)
+        };
         let mut response = Vec::new();
-        handshake::write_accept_response(&mut response, key, &accept);
+        handshake::write_accept_response(&mut response, key, &accept, extension_header.as_deref());
+        self.extensions = extensions;
         self.output.extend(&response);
         self.protocol = accept.protocol.map(String::into_boxed_str);
         self.phase = Phase::Open;
@@ -1170,7 +1306,11 @@ impl Connection {
         if self.outgoing.is_some() {
             return Err(SendError::FragmentOrder);
         }
-        self.write_frame(opcode, true, data);
+        if self.extensions.compresses_message(data.len()) {
+            self.write_compressed(opcode, true, RSV1, data);
+        } else {
+            self.write_frame(opcode, true, data);
+        }
         Ok(())
     }
 
@@ -1213,7 +1353,19 @@ impl Connection {
             }
             self.outgoing_utf8 = validator;
         }
-        self.write_frame(opcode, last, data);
+        if self.outgoing.is_none() {
+            self.outgoing_compressed = self.extensions.compresses_fragments();
+        }
+        if self.outgoing_compressed {
+            let rsv = if opcode == OpCode::Continuation {
+                0
+            } else {
+                RSV1
+            };
+            self.write_compressed(opcode, last, rsv, data);
+        } else {
+            self.write_frame(opcode, last, data);
+        }
         self.outgoing = if last { None } else { Some(kind) };
         Ok(())
     }
@@ -1289,12 +1441,28 @@ impl Connection {
         Ok(())
     }
 
+    /// Compresses `data` (one message, or one fragment of it) and queues it.
+    fn write_compressed(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
+        let mut compressed = core::mem::take(&mut self.scratch);
+        compressed.clear();
+        self.extensions.compress(data, &mut compressed, fin);
+        self.write_frame_rsv(opcode, fin, rsv, &compressed);
+        compressed.clear();
+        if compressed.capacity() <= 64 * 1024 {
+            self.scratch = compressed;
+        }
+    }
+
     /// Encodes one frame into the output; clients mask it.
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, fin, 0, payload)
+    }
+
+    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.keys.as_mut().map(KeyStream::mask_key);
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

@@ -46,6 +46,8 @@ pub enum Error {
     UnofferedProtocol,
     /// The server answered with an extension we did not offer.
     UnofferedExtension,
+    /// The server's extension parameters break the extension's rules.
+    InvalidExtensionResponse,
 
     // --- frames and messages ---
     /// An opcode RFC 6455 reserves (0x3–0x7, 0xB–0xF).
@@ -76,6 +78,8 @@ pub enum Error {
     InvalidCloseCode,
     /// A Close frame whose reason is not UTF-8.
     InvalidCloseReason,
+    /// Compressed data that does not inflate.
+    InvalidCompressedData,
     /// A frame over `Config::max_frame_size`.
     FrameTooLarge,
     /// A message over `Config::max_message_size`.
@@ -102,7 +106,7 @@ impl Error {
     pub fn close_code(self) -> Option<CloseCode> {
         use Error::*;
         Some(match self {
-            InvalidUtf8 | InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            InvalidUtf8 | InvalidCloseReason | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             FrameTooLarge | MessageTooLarge => CloseCode::MESSAGE_TOO_BIG,
             ReservedOpcode
             | ReservedBitsSet
@@ -155,6 +159,8 @@ impl Error {
             InvalidAccept => "missing or wrong Sec-WebSocket-Accept",
             UnofferedProtocol => "server chose a subprotocol that was not offered",
             UnofferedExtension => "server chose an extension that was not offered",
+            InvalidExtensionResponse => "invalid extension parameters in the response",
+            InvalidCompressedData => "compressed data does not inflate",
             ReservedOpcode => "reserved opcode",
             ReservedBitsSet => "reserved bits set",
             ControlFrameTooLong => "control frame longer than 125 bytes",

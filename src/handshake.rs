@@ -256,16 +256,35 @@ fn is_valid_key(key: &[u8]) -> bool {
 /// let accept = wsmachine::Accept::new().protocol("chat").header("Set-Cookie", "id=1");
 /// # let _ = accept;
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accept {
     pub(crate) protocol: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) extensions: bool,
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        Accept {
+            protocol: None,
+            headers: Vec::new(),
+            extensions: true,
+        }
+    }
 }
 
 impl Accept {
-    /// Accept with no subprotocol and no extra headers.
+    /// Accept with no subprotocol and no extra headers; extensions the
+    /// client offered are negotiated as the config allows.
     pub fn new() -> Self {
         Accept::default()
+    }
+
+    /// Declines every extension for this connection (e.g. compression for
+    /// an endpoint that only carries already-compressed data).
+    pub fn without_extensions(mut self) -> Self {
+        self.extensions = false;
+        self
     }
 
     /// Selects one of the subprotocols the client offered.
@@ -288,7 +307,12 @@ pub(crate) fn is_safe_header(name: &str, value: &str) -> bool {
         && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
-pub(crate) fn write_accept_response(out: &mut Vec<u8>, key: &[u8], accept: &Accept) {
+pub(crate) fn write_accept_response(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    accept: &Accept,
+    extensions: Option<&str>,
+) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
@@ -296,6 +320,9 @@ pub(crate) fn write_accept_response(out: &mut Vec<u8>, key: &[u8], accept: &Acce
     out.extend_from_slice(b"\r\n");
     if let Some(protocol) = &accept.protocol {
         write_header(out, "Sec-WebSocket-Protocol", protocol);
+    }
+    if let Some(extensions) = extensions {
+        write_header(out, "Sec-WebSocket-Extensions", extensions);
     }
     for (name, value) in &accept.headers {
         write_header(out, name, value);
@@ -479,10 +506,6 @@ impl ClientRequest {
         &self.protocols
     }
 
-    pub(crate) fn extensions(&self) -> &[String] {
-        &self.extensions
-    }
-
     pub(crate) fn is_well_formed(&self) -> bool {
         let single_line = |s: &str| !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
         single_line(&self.host)
@@ -499,7 +522,7 @@ impl ClientRequest {
             && self.headers.iter().all(|(n, v)| is_safe_header(n, v))
     }
 
-    pub(crate) fn write(&self, out: &mut Vec<u8>, key: &str) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>, key: &str, extra_offers: &[String]) {
         out.extend_from_slice(b"GET ");
         out.extend_from_slice(self.target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -513,8 +536,13 @@ impl ClientRequest {
         if !self.protocols.is_empty() {
             write_header(out, "Sec-WebSocket-Protocol", &self.protocols.join(", "));
         }
-        if !self.extensions.is_empty() {
-            write_header(out, "Sec-WebSocket-Extensions", &self.extensions.join(", "));
+        let offers: Vec<&str> = extra_offers
+            .iter()
+            .chain(&self.extensions)
+            .map(String::as_str)
+            .collect();
+        if !offers.is_empty() {
+            write_header(out, "Sec-WebSocket-Extensions", &offers.join(", "));
         }
         for (name, value) in &self.headers {
             write_header(out, name, value);
@@ -603,26 +631,6 @@ pub(crate) fn parse_response(
     };
     if !protocol_ok {
         return Err(Error::UnofferedProtocol);
-    }
-    for extension in headers.tokens("sec-websocket-extensions") {
-        let name = extension.split(';').next().unwrap_or("").trim();
-        let offered = request
-            .extensions()
-            .iter()
-            .flat_map(|offer| split_list(offer))
-            .any(|offer| {
-                offer
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .eq_ignore_ascii_case(name)
-            });
-        // Without an extension implementation, even an offered one cannot be
-        // used: its frames would carry RSV bits we must reject.
-        if !offered || !crate::connection::SUPPORTS_EXTENSIONS {
-            return Err(Error::UnofferedExtension);
-        }
     }
     Ok(response)
 }

@@ -58,7 +58,10 @@ mod buffer;
 pub mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+mod deflate;
 pub mod error;
+mod extensions;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -68,6 +71,8 @@ pub mod utf8;
 pub use close::CloseCode;
 pub use config::{Config, ReceiveMode};
 pub use connection::{Connection, Event, MessageKind, ReadyState, Role};
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, SendError};
 pub use handshake::{Accept, ClientRequest, HandshakeRequest, HandshakeResponse, Header, Headers};
 
