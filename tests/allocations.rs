@@ -1,0 +1,506 @@
+//! Allocation accounting with a counting global allocator: an open
+//! connection in its steady state allocates nothing, and a connection that
+//! grew its buffers for one large message gives the memory back.
+//!
+//! The counters are per thread, so tests running in parallel (and the test
+//! harness) do not disturb each other; every measured part runs on the test's
+//! own thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+use wsmachine::{Config, Connection, Event, MessageKind, ReceiveMode, Role};
+
+struct Counting;
+
+thread_local! {
+    /// Calls to `alloc`, `alloc_zeroed` and `realloc` on this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed on this thread.
+    static LIVE_BYTES: Cell<i64> = const { Cell::new(0) };
+    /// The most `LIVE_BYTES` has been since the last `reset_peak`.
+    static PEAK_BYTES: Cell<i64> = const { Cell::new(0) };
+}
+
+fn note(allocation: bool, live_delta: i64) {
+    // `try_with`: the allocator may run while the thread's locals are torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + u64::from(allocation)));
+    let _ = LIVE_BYTES.try_with(|live| {
+        live.set(live.get() + live_delta);
+        let _ = PEAK_BYTES.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the bookkeeping
+// touches only const-initialised thread locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(true, layout.size() as i64);
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(true, layout.size() as i64);
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(true, new_size as i64 - layout.size() as i64);
+        System.realloc(ptr, layout, new_size)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(false, -(layout.size() as i64));
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn live_bytes() -> i64 {
+    LIVE_BYTES.with(Cell::get)
+}
+
+fn reset_peak() {
+    PEAK_BYTES.with(|peak| peak.set(live_bytes()));
+}
+
+fn peak_bytes() -> i64 {
+    PEAK_BYTES.with(Cell::get)
+}
+
+/// What an empty buffer may keep (`RETAIN_CAPACITY` in the crate): a 64 KiB
+/// read leaves the input buffer at exactly this, which is kept for the next.
+const RETAINED: i64 = 64 * 1024;
+
+/// Allocations made by each kind of call, so a failure names the culprit.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    send: u64,
+    pump: u64,
+    next_event: u64,
+    /// `handle_timeout` and `poll_timeout`.
+    timers: u64,
+}
+
+/// Runs `f` and adds the allocations it made to `counter`.
+fn counted<T>(counter: &mut u64, f: impl FnOnce() -> T) -> T {
+    let before = allocations();
+    let value = f();
+    *counter += allocations() - before;
+    value
+}
+
+fn pair(mode: ReceiveMode) -> (Connection, Connection) {
+    let config = Config {
+        receive_mode: mode,
+        mask_seed: Some(0x5eed),
+        ..Config::default()
+    };
+    let client = Connection::upgraded(Role::Client, config.clone()).unwrap();
+    let server = Connection::upgraded(Role::Server, config).unwrap();
+    (client, server)
+}
+
+/// Moves everything `from` has queued into `to`, straight from one buffer
+/// to the other.
+fn pump(from: &mut Connection, to: &mut Connection) {
+    let pending = from.pending_output();
+    let n = pending.len();
+    to.receive(pending);
+    from.consume_output(n);
+}
+
+/// Pumps a 64 KiB socket read at a time, like a real transport would, and
+/// appends the data of messages (or stream-mode chunks) to `sink`.
+fn pump_in_reads(from: &mut Connection, to: &mut Connection, sink: &mut Vec<u8>) -> usize {
+    let mut messages = 0;
+    while !from.pending_output().is_empty() {
+        let n = from.pending_output().len().min(64 * 1024);
+        to.receive(&from.pending_output()[..n]);
+        from.consume_output(n);
+        while let Some(event) = to.next_event() {
+            match event {
+                Event::Binary(data) => {
+                    sink.extend_from_slice(data);
+                    messages += 1;
+                }
+                Event::BinaryChunk { data, last } => {
+                    sink.extend_from_slice(data);
+                    messages += usize::from(last);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    messages
+}
+
+/// The next event must be this text; its bytes are copied into `copy`.
+fn expect_text(conn: &mut Connection, copy: &mut Vec<u8>) {
+    match conn.next_event() {
+        Some(Event::Text(text)) => {
+            copy.clear();
+            copy.extend_from_slice(text.as_bytes());
+        }
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+fn expect_binary(conn: &mut Connection, copy: &mut Vec<u8>) {
+    match conn.next_event() {
+        Some(Event::Binary(data)) => {
+            copy.clear();
+            copy.extend_from_slice(data);
+        }
+        other => panic!("expected a binary message, got {other:?}"),
+    }
+}
+
+fn expect_pong(conn: &mut Connection) {
+    match conn.next_event() {
+        Some(Event::Pong(_)) => {}
+        other => panic!("expected a pong, got {other:?}"),
+    }
+}
+
+fn expect_ping(conn: &mut Connection) {
+    match conn.next_event() {
+        Some(Event::Ping(_)) => {}
+        other => panic!("expected a ping, got {other:?}"),
+    }
+}
+
+fn expect_none(conn: &mut Connection) {
+    if let Some(event) = conn.next_event() {
+        panic!("expected nothing, got {event:?}");
+    }
+}
+
+const TEXT: &str = "0123456789abcdef"; // 16 bytes
+const BINARY: [u8; 125] = [0xA5; 125];
+
+/// One round of each kind of traffic the steady state sees: a text echo, a
+/// binary echo, and a ping each way. Every call's allocations are tallied.
+fn round_trip(client: &mut Connection, server: &mut Connection, copy: &mut Vec<u8>, t: &mut Tally) {
+    // Text: client -> server, echoed back.
+    counted(&mut t.send, || client.send_text(TEXT)).unwrap();
+    counted(&mut t.pump, || pump(client, server));
+    counted(&mut t.next_event, || expect_text(server, copy));
+    counted(&mut t.next_event, || expect_none(server));
+    let echo = std::str::from_utf8(copy).unwrap();
+    counted(&mut t.send, || server.send_text(echo)).unwrap();
+    counted(&mut t.pump, || pump(server, client));
+    counted(&mut t.next_event, || expect_text(client, copy));
+    counted(&mut t.next_event, || expect_none(client));
+    assert_eq!(copy, TEXT.as_bytes());
+
+    // Binary: server -> client, echoed back.
+    counted(&mut t.send, || server.send_binary(&BINARY)).unwrap();
+    counted(&mut t.pump, || pump(server, client));
+    counted(&mut t.next_event, || expect_binary(client, copy));
+    counted(&mut t.next_event, || expect_none(client));
+    counted(&mut t.send, || client.send_binary(copy)).unwrap();
+    counted(&mut t.pump, || pump(client, server));
+    counted(&mut t.next_event, || expect_binary(server, copy));
+    counted(&mut t.next_event, || expect_none(server));
+    assert_eq!(copy, &BINARY);
+
+    // A ping each way, answered automatically.
+    ping_pong(client, server, t);
+    ping_pong(server, client, t);
+}
+
+/// `a` pings `b`; `b` answers on its own.
+fn ping_pong(a: &mut Connection, b: &mut Connection, t: &mut Tally) {
+    counted(&mut t.send, || a.send_ping(b"are you there")).unwrap();
+    counted(&mut t.pump, || pump(a, b));
+    counted(&mut t.next_event, || expect_ping(b));
+    counted(&mut t.next_event, || expect_none(b));
+    counted(&mut t.pump, || pump(b, a));
+    counted(&mut t.next_event, || expect_pong(a));
+    counted(&mut t.next_event, || expect_none(a));
+}
+
+fn warm_up(client: &mut Connection, server: &mut Connection, copy: &mut Vec<u8>) {
+    for _ in 0..100 {
+        round_trip(client, server, copy, &mut Tally::default());
+    }
+}
+
+/// The counter works: it sees a `Vec` being allocated and freed, and the
+/// machine's buffers growing on the first round trip.
+#[test]
+fn the_counter_counts() {
+    let before = (allocations(), live_bytes());
+    let v: Vec<u8> = Vec::with_capacity(1000);
+    assert_eq!(allocations() - before.0, 1);
+    assert_eq!(live_bytes() - before.1, 1000);
+    drop(v);
+    assert_eq!(live_bytes(), before.1);
+
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut t = Tally::default();
+    round_trip(&mut client, &mut server, &mut Vec::new(), &mut t);
+    assert!(t.send > 0 && t.pump > 0, "{t:?}");
+}
+
+#[test]
+fn steady_state_text_echo_allocates_nothing() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut copy = Vec::with_capacity(1024);
+    warm_up(&mut client, &mut server, &mut copy);
+
+    // Exactly the loop of an echo: send, pump, receive and copy, echo, pump,
+    // receive.
+    let mut t = Tally::default();
+    for _ in 0..10_000 {
+        counted(&mut t.send, || client.send_text(TEXT)).unwrap();
+        counted(&mut t.pump, || pump(&mut client, &mut server));
+        counted(&mut t.next_event, || expect_text(&mut server, &mut copy));
+        counted(&mut t.next_event, || expect_none(&mut server));
+        let echo = std::str::from_utf8(&copy).unwrap();
+        counted(&mut t.send, || server.send_text(echo)).unwrap();
+        counted(&mut t.pump, || pump(&mut server, &mut client));
+        counted(&mut t.next_event, || expect_text(&mut client, &mut copy));
+        counted(&mut t.next_event, || expect_none(&mut client));
+    }
+    assert_eq!(t, Tally::default(), "allocations in the steady state");
+    assert_eq!(copy, TEXT.as_bytes());
+}
+
+#[test]
+fn steady_state_mixed_traffic_allocates_nothing() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut copy = Vec::with_capacity(1024);
+    warm_up(&mut client, &mut server, &mut copy);
+    // Traffic, then silence long enough for both keepalive Pings to go out
+    // and be answered.
+    let mut now = Duration::ZERO;
+    let mut run = |rounds: usize, t: &mut Tally| {
+        for _ in 0..rounds {
+            round_trip(&mut client, &mut server, &mut copy, t);
+            for conn in [&mut client, &mut server] {
+                counted(&mut t.timers, || conn.handle_timeout(now));
+            }
+            now += Duration::from_secs(30);
+            for conn in [&mut client, &mut server] {
+                counted(&mut t.timers, || {
+                    conn.handle_timeout(now);
+                    assert_eq!(conn.poll_timeout(), Some(now + Duration::from_secs(30)));
+                });
+            }
+            counted(&mut t.pump, || pump(&mut client, &mut server));
+            counted(&mut t.pump, || pump(&mut server, &mut client));
+            for conn in [&mut client, &mut server] {
+                counted(&mut t.next_event, || expect_ping(conn));
+                counted(&mut t.next_event, || expect_none(conn));
+            }
+            counted(&mut t.pump, || pump(&mut client, &mut server));
+            counted(&mut t.pump, || pump(&mut server, &mut client));
+            for conn in [&mut client, &mut server] {
+                counted(&mut t.next_event, || expect_pong(conn));
+                counted(&mut t.next_event, || expect_none(conn));
+                counted(&mut t.timers, || conn.handle_timeout(now));
+            }
+        }
+    };
+    run(100, &mut Tally::default());
+    let mut t = Tally::default();
+    run(2_000, &mut t);
+    assert_eq!(t, Tally::default(), "allocations in the steady state");
+}
+
+/// Reads that end mid-frame leave a partial frame in the input buffer,
+/// which is kept and moved to the front, never grown: still no allocation.
+#[test]
+fn steady_state_split_reads_allocate_nothing() {
+    for mode in [ReceiveMode::Message, ReceiveMode::Stream] {
+        let (mut client, mut server) = pair(mode);
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut sink = Vec::with_capacity(1 << 16);
+        let mut run = |rounds: usize, t: &mut Tally| {
+            for _ in 0..rounds {
+                counted(&mut t.send, || client.send_text(TEXT)).unwrap();
+                counted(&mut t.send, || client.send_binary(&BINARY)).unwrap();
+                while !client.pending_output().is_empty() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let n = (1 + seed % 64) as usize;
+                    let n = n.min(client.pending_output().len());
+                    counted(&mut t.pump, || {
+                        server.receive(&client.pending_output()[..n]);
+                        client.consume_output(n);
+                    });
+                    counted(&mut t.next_event, || {
+                        while let Some(event) = server.next_event() {
+                            match event {
+                                Event::Text(text) => sink.extend_from_slice(text.as_bytes()),
+                                Event::Binary(data) => sink.extend_from_slice(data),
+                                Event::TextChunk { data, .. } => {
+                                    sink.extend_from_slice(data.as_bytes())
+                                }
+                                Event::BinaryChunk { data, .. } => sink.extend_from_slice(data),
+                                other => panic!("unexpected {other:?}"),
+                            }
+                        }
+                    });
+                }
+                assert_eq!(sink.len(), TEXT.len() + BINARY.len());
+                sink.clear();
+            }
+        };
+        run(100, &mut Tally::default());
+        let mut t = Tally::default();
+        run(10_000, &mut t);
+        assert_eq!(
+            t,
+            Tally::default(),
+            "{mode:?}: allocations in the steady state"
+        );
+    }
+}
+
+/// Fragmented messages go through the reassembly buffer, which keeps its
+/// (small) capacity between messages.
+#[test]
+fn steady_state_fragmented_messages_allocate_nothing() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut copy = Vec::with_capacity(1024);
+    warm_up(&mut client, &mut server, &mut copy);
+    let mut t = Tally::default();
+    run_fragmented(
+        &mut client,
+        &mut server,
+        &mut copy,
+        100,
+        &mut Tally::default(),
+    );
+    run_fragmented(&mut client, &mut server, &mut copy, 2_000, &mut t);
+    assert_eq!(t, Tally::default(), "allocations in the steady state");
+}
+
+/// Sends a 300-byte binary message in three fragments with a ping after
+/// each, and collects what the server sees; pongs go back to the client.
+fn run_fragmented(
+    client: &mut Connection,
+    server: &mut Connection,
+    copy: &mut Vec<u8>,
+    rounds: usize,
+    t: &mut Tally,
+) {
+    let data = [0x5Au8; 300];
+    for _ in 0..rounds {
+        for (i, piece) in data.chunks(100).enumerate() {
+            counted(&mut t.send, || {
+                client.send_fragment(MessageKind::Binary, piece, i == 2)
+            })
+            .unwrap();
+            counted(&mut t.send, || client.send_ping(b"between")).unwrap();
+        }
+        counted(&mut t.pump, || pump(client, server));
+        counted(&mut t.next_event, || expect_ping(server));
+        counted(&mut t.next_event, || expect_ping(server));
+        counted(&mut t.next_event, || expect_binary(server, copy));
+        counted(&mut t.next_event, || expect_ping(server));
+        counted(&mut t.next_event, || expect_none(server));
+        counted(&mut t.pump, || pump(server, client));
+        for _ in 0..3 {
+            counted(&mut t.next_event, || expect_pong(client));
+        }
+        counted(&mut t.next_event, || expect_none(client));
+        assert_eq!(copy, &data);
+    }
+}
+
+/// After one 1 MiB message each way, single-frame and fragmented, the
+/// buffers that grew for it are released: live heap bytes come back to
+/// where they were, give or take the 64 KiB an empty buffer may keep.
+#[test]
+fn large_message_buffers_shrink_back() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut copy = Vec::with_capacity(2 << 20);
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+    let mut sink: Vec<u8> = Vec::with_capacity(2 << 20);
+    warm_up(&mut client, &mut server, &mut copy);
+    let baseline = live_bytes();
+
+    // One frame, client -> server, echoed.
+    client.send_binary(&big).unwrap();
+    pump(&mut client, &mut server);
+    expect_binary(&mut server, &mut copy);
+    expect_none(&mut server);
+    server.send_binary(&copy).unwrap();
+    pump(&mut server, &mut client);
+    expect_binary(&mut client, &mut copy);
+    expect_none(&mut client);
+    assert_eq!(copy, big);
+    let after_single = live_bytes() - baseline;
+
+    // Fragmented (reassembled in the message buffer), in 64 KiB reads.
+    for (i, piece) in big.chunks(16 << 10).enumerate() {
+        let last = (i + 1) * (16 << 10) >= big.len();
+        client
+            .send_fragment(MessageKind::Binary, piece, last)
+            .unwrap();
+    }
+    assert_eq!(pump_in_reads(&mut client, &mut server, &mut sink), 1);
+    expect_none(&mut server);
+    assert_eq!(sink, big);
+    let after_fragmented = live_bytes() - baseline;
+
+    // Small traffic afterwards runs from small buffers again.
+    warm_up(&mut client, &mut server, &mut copy);
+    let after_small = live_bytes() - baseline;
+
+    let report = format!(
+        "live heap bytes over the baseline: {after_single} after a 1 MiB message, \
+         {after_fragmented} after a fragmented one, {after_small} after small traffic again"
+    );
+    assert!(after_single <= 1024, "{report}");
+    assert!(after_fragmented <= RETAINED + 1024, "{report}");
+    assert!(after_small <= RETAINED + 1024, "{report}");
+}
+
+/// In stream mode a 1 MiB message sent a fragment at a time passes through
+/// without being buffered whole on either side: the heap never grows by more
+/// than a few reads' worth.
+#[test]
+fn stream_mode_large_message_is_never_buffered_whole() {
+    let (mut client, mut server) = pair(ReceiveMode::Stream);
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+    let mut sink: Vec<u8> = Vec::with_capacity(2 << 20);
+    // Warm up: a small message arrives as one last chunk.
+    for _ in 0..100 {
+        client.send_binary(&BINARY).unwrap();
+        assert_eq!(pump_in_reads(&mut client, &mut server, &mut sink), 1);
+        ping_pong(&mut server, &mut client, &mut Tally::default());
+    }
+    sink.clear();
+    let baseline = live_bytes();
+    reset_peak();
+
+    let mut messages = 0;
+    for (i, piece) in big.chunks(16 << 10).enumerate() {
+        let last = (i + 1) * (16 << 10) >= big.len();
+        client
+            .send_fragment(MessageKind::Binary, piece, last)
+            .unwrap();
+        messages += pump_in_reads(&mut client, &mut server, &mut sink);
+    }
+    assert_eq!(messages, 1);
+    assert_eq!(sink, big);
+    let peak = peak_bytes() - baseline;
+    let after = live_bytes() - baseline;
+    assert!(
+        peak <= 4 * (16 << 10) && after <= RETAINED,
+        "heap grew by {peak} bytes at the peak, {after} at the end, for a 1 MiB message \
+         sent in 16 KiB fragments"
+    );
+}
