@@ -1164,6 +1164,10 @@ impl Connection {
         }
         self.error = Some(error);
         self.phase = Phase::Closed;
+        // Nothing received will be handed out any more: free it now.
+        self.input.clear();
+        self.input.release_if_empty();
+        self.message = Vec::new();
         self.frame = None;
         self.incoming = Incoming::default();
         self.carried = 0;
