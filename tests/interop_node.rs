@@ -2,8 +2,8 @@
 
 mod support;
 
-use support::peer_suite::*;
 use support::node;
+use support::peer_suite::*;
 
 const NODE: PeerKind = PeerKind {
     program: node,
@@ -54,4 +54,22 @@ fn our_client_node_server_fragments_pings_and_commands() {
 #[test]
 fn our_client_node_server_vanishes() {
     our_client_sees_a_vanishing_server(&NODE);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn node_client_compressed_all_scenarios() {
+    peer_client_scenario_with(&NODE, "all", &["--deflate"]);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn our_client_node_server_compressed_with_context_takeover() {
+    our_client_compressed(&NODE, true);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn our_client_node_server_compressed_without_context_takeover() {
+    our_client_compressed(&NODE, false);
 }

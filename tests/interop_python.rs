@@ -55,3 +55,21 @@ fn our_client_python_server_fragments_pings_and_commands() {
 fn our_client_python_server_vanishes() {
     our_client_sees_a_vanishing_server(&PYTHON);
 }
+
+#[cfg(feature = "deflate")]
+#[test]
+fn python_client_compressed_all_scenarios() {
+    peer_client_scenario_with(&PYTHON, "all", &["--deflate"]);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn our_client_python_server_compressed_with_context_takeover() {
+    our_client_compressed(&PYTHON, true);
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn our_client_python_server_compressed_without_context_takeover() {
+    our_client_compressed(&PYTHON, false);
+}

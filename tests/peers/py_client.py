@@ -212,6 +212,10 @@ async def run_scenario(url: str, name: str, deflate: bool) -> None:
                 ping_interval=None,
                 close_timeout=CLOSE_TIMEOUT,
             ) as ws:
+                if deflate:
+                    agreed = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+                    check("permessage-deflate" in agreed, f"{name}: server did not accept permessage-deflate")
+                    ok(f"{name}: permessage-deflate negotiated ({agreed})")
                 await SCENARIOS[name](ws)
     except TimeoutError:
         raise CheckFailed(f"{name}: timed out after {SCENARIO_TIMEOUT}s") from None

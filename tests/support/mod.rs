@@ -73,6 +73,15 @@ pub struct Client {
 impl Client {
     /// Connects and completes the opening handshake.
     pub fn connect(url: &str, protocols: &[&str]) -> io::Result<(Client, Msg)> {
+        Client::connect_with(url, protocols, Config::default())
+    }
+
+    /// Connects with a given configuration.
+    pub fn connect_with(
+        url: &str,
+        protocols: &[&str],
+        config: Config,
+    ) -> io::Result<(Client, Msg)> {
         let mut request = ClientRequest::from_url(url).map_err(io::Error::other)?;
         for p in protocols {
             request = request.protocol(p);
@@ -80,7 +89,7 @@ impl Client {
         let stream = TcpStream::connect(request.host())?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        let conn = Connection::client(request, Config::default()).map_err(io::Error::other)?;
+        let conn = Connection::client(request, config).map_err(io::Error::other)?;
         let mut client = Client {
             stream,
             conn,

@@ -13,9 +13,16 @@ pub struct PeerKind {
 
 /// Runs the peer's client scenario against our `echo_server` and asserts it passed.
 pub fn peer_client_scenario(peer: &PeerKind, scenario: &str) {
+    peer_client_scenario_with(peer, scenario, &[]);
+}
+
+/// Same, with extra peer arguments (`--deflate`).
+pub fn peer_client_scenario_with(peer: &PeerKind, scenario: &str, extra: &[&str]) {
     let addr = spawn_echo_server();
     let url = format!("ws://{addr}/echo?from=peer");
-    let (ok, output) = run_peer_client((peer.program)(), peer.client_script, &[&url, scenario]);
+    let mut args = vec![url.as_str(), scenario];
+    args.extend_from_slice(extra);
+    let (ok, output) = run_peer_client((peer.program)(), peer.client_script, &args);
     assert!(ok, "peer client scenario {scenario} failed:\n{output}");
     if scenario == "vanish" {
         // The server must shrug it off and keep serving.
@@ -176,4 +183,67 @@ pub fn our_client_sees_a_vanishing_server(kind: &PeerKind) {
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
         other => panic!("expected an abnormal closure, got {other:?}"),
     }
+}
+
+/// Our client, compressing, against the peer's compressing server: every
+/// size both ways, fragments, and a close; `takeover` toggles context
+/// takeover in both directions.
+#[cfg(feature = "deflate")]
+pub fn our_client_compressed(kind: &PeerKind, takeover: bool) {
+    let server = start_peer_server((kind.program)(), kind.server_script, &["--deflate"]);
+    let deflate = wsmachine::DeflateConfig {
+        server_no_context_takeover: !takeover,
+        client_no_context_takeover: !takeover,
+        ..wsmachine::DeflateConfig::default()
+    };
+    let config = Config {
+        deflate: Some(deflate),
+        ..Config::default()
+    };
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let (mut client, connected) = Client::connect_with(&url, &[], config).unwrap();
+    assert_eq!(connected, Msg::Connected(None));
+    let params = client
+        .conn
+        .deflate_params()
+        .expect("permessage-deflate negotiated");
+    assert_eq!(params.server_no_context_takeover, !takeover);
+    assert_eq!(params.client_no_context_takeover, !takeover);
+    for size in SIZES {
+        for _ in 0..2 {
+            // Twice, so the second message can use (or not) the first's context.
+            let text = sample_text(size);
+            client.send_text(&text).unwrap();
+            assert_eq!(
+                client.next_message().unwrap(),
+                Msg::Text(text),
+                "text of {size} bytes"
+            );
+            let data = sample_binary(size);
+            client.send_binary(&data).unwrap();
+            assert_eq!(
+                client.next_message().unwrap(),
+                Msg::Binary(data),
+                "binary of {size} bytes"
+            );
+        }
+    }
+    let text = "compressed fragments 😀 ".repeat(500);
+    let bytes = text.as_bytes();
+    client
+        .send_fragments(
+            MessageKind::Text,
+            &[&bytes[..3], &bytes[3..5000], &bytes[5000..]],
+        )
+        .unwrap();
+    assert_eq!(client.next_message().unwrap(), Msg::Text(text.clone()));
+    client
+        .send_text(&format!("cmd:fragments:5:{text}"))
+        .unwrap();
+    assert_eq!(client.next_message().unwrap(), Msg::Text(text));
+    client.close(4000, "compressed bye").unwrap();
+    assert_eq!(
+        client.next_message().unwrap().code_only(),
+        Msg::Close(Some(4000), String::new())
+    );
 }

@@ -196,6 +196,10 @@ async function runScenario(url, name, deflate) {
     await Promise.race([
       (async () => {
         await inbox.opened;
+        if (deflate) {
+          check(ws.extensions.includes('permessage-deflate'), `${name}: server did not accept permessage-deflate`);
+          ok(`${name}: permessage-deflate negotiated (${ws.extensions})`);
+        }
         await SCENARIOS[name](ws, inbox);
       })(),
       timeout,
