@@ -172,6 +172,9 @@ fn chromium_runs_the_selftest_against_the_chat_server() {
             "check {check} missing from the report: {report}"
         );
     }
+    // Chromium always offers permessage-deflate; built with it, we accept.
+    let compressed = report.contains("\"extensions:permessage-deflate");
+    assert_eq!(compressed, cfg!(feature = "deflate"), "{report}");
 }
 
 /// Sends `request` on a fresh connection and returns the whole response.
