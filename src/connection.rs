@@ -16,6 +16,7 @@ use crate::timers::{Deadline, Timers};
 use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -269,7 +270,8 @@ fn os_random_keys() -> Option<(u64, u64)> {
 /// ```
 #[derive(Debug)]
 pub struct Connection {
-    config: Config,
+    /// Shared: many connections can run with one configuration.
+    config: Arc<Config>,
     role: Role,
     phase: Phase,
     handshake: Option<Box<Handshake>>,
@@ -286,8 +288,6 @@ pub struct Connection {
     outgoing_utf8: Utf8Validator,
     keys: Option<KeyStream>,
     extensions: Extensions,
-    /// Reused buffer for compressed payloads on their way to the output.
-    scratch: Vec<u8>,
     /// The fragmented message we are sending is transformed (compressed).
     outgoing_compressed: bool,
     release: Release,
@@ -304,7 +304,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(role: Role, phase: Phase, config: Config, handshake: Option<Handshake>) -> Self {
+    fn new(role: Role, phase: Phase, config: Arc<Config>, handshake: Option<Handshake>) -> Self {
         Connection {
             config,
             role,
@@ -320,7 +320,6 @@ impl Connection {
             outgoing_utf8: Utf8Validator::new(),
             keys: None,
             extensions: Extensions::default(),
-            scratch: Vec::new(),
             outgoing_compressed: false,
             release: Release::default(),
             protocol: None,
@@ -336,11 +335,14 @@ impl Connection {
     }
 
     /// A server waiting for a client's opening handshake.
-    pub fn server(config: Config) -> Self {
+    ///
+    /// `config` is a [`Config`] or an `Arc<Config>` shared by many
+    /// connections (then each costs one pointer for it).
+    pub fn server(config: impl Into<Arc<Config>>) -> Self {
         Connection::new(
             Role::Server,
             Phase::Handshaking,
-            config,
+            config.into(),
             Some(Handshake::ReadingRequest { scanned: 0 }),
         )
     }
@@ -357,7 +359,11 @@ impl Connection {
     /// let client = Connection::client(ClientRequest::new("example.com", "/chat"), Config::default()).unwrap();
     /// assert!(client.pending_output().starts_with(b"GET /chat HTTP/1.1\r\n"));
     /// ```
-    pub fn client(request: ClientRequest, config: Config) -> Result<Self, SendError> {
+    pub fn client(
+        request: ClientRequest,
+        config: impl Into<Arc<Config>>,
+    ) -> Result<Self, SendError> {
+        let config = config.into();
         if !request.is_well_formed() {
             return Err(SendError::InvalidHttp);
         }
@@ -384,7 +390,8 @@ impl Connection {
     /// axum, ...): it starts [`ReadyState::Open`].
     ///
     /// Fails only for a client without randomness (see [`Connection::client`]).
-    pub fn upgraded(role: Role, config: Config) -> Result<Self, SendError> {
+    pub fn upgraded(role: Role, config: impl Into<Arc<Config>>) -> Result<Self, SendError> {
+        let config = config.into();
         let keys = match role {
             Role::Client => Some(KeyStream::new(config.mask_seed).ok_or(SendError::NoRandomness)?),
             Role::Server => None,
@@ -556,8 +563,8 @@ impl Connection {
     /// assert_eq!(server.pending_output(), b"\x89\x00"); // keepalive Ping
     /// ```
     pub fn handle_timeout(&mut self, now: Duration) {
-        let now = self.timers.now.map_or(now, |before| before.max(now));
-        self.timers.now = Some(now);
+        let now = self.timers.now().map_or(now, |before| before.max(now));
+        self.timers.set_now(now);
         if core::mem::take(&mut self.timers.received) {
             // Any traffic proves the peer is alive.
             self.timers.set(Deadline::Pong, None);
@@ -1447,14 +1454,15 @@ impl Connection {
 
     /// Compresses `data` (one message, or one fragment of it) and queues it.
     fn write_compressed(&mut self, opcode: OpCode, fin: bool, rsv: u8, data: &[u8]) {
-        let mut compressed = core::mem::take(&mut self.scratch);
-        compressed.clear();
-        self.extensions.compress(data, &mut compressed, fin);
-        self.write_frame_rsv(opcode, fin, rsv, &compressed);
-        compressed.clear();
-        if compressed.capacity() <= 64 * 1024 {
-            self.scratch = compressed;
-        }
+        let compressed = self.extensions.compress(data, fin);
+        encode_frame(
+            &mut self.output,
+            self.keys.as_mut(),
+            opcode,
+            fin,
+            rsv,
+            compressed,
+        );
     }
 
     /// Encodes one frame into the output; clients mask it.
@@ -1463,24 +1471,44 @@ impl Connection {
     }
 
     fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.keys.as_mut().map(KeyStream::mask_key);
-        let header = FrameHeader {
+        encode_frame(
+            &mut self.output,
+            self.keys.as_mut(),
+            opcode,
             fin,
             rsv,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let mut encoded = [0u8; MAX_HEADER_LEN];
-        let header_len = header.encode(&mut encoded);
-        self.output.write_with(header_len + payload.len(), |out| {
-            out.extend_from_slice(&encoded[..header_len]);
-            match mask {
-                Some(key) => extend_masked(out, payload, key),
-                None => out.extend_from_slice(payload),
-            }
-        });
+            payload,
+        );
     }
+}
+
+/// Appends one frame to `output`, masked with a fresh key when `keys` is
+/// given (clients).
+fn encode_frame(
+    output: &mut ByteQueue,
+    keys: Option<&mut KeyStream>,
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    payload: &[u8],
+) {
+    let mask = keys.map(KeyStream::mask_key);
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let mut encoded = [0u8; MAX_HEADER_LEN];
+    let header_len = header.encode(&mut encoded);
+    output.write_with(header_len + payload.len(), |out| {
+        out.extend_from_slice(&encoded[..header_len]);
+        match mask {
+            Some(key) => extend_masked(out, payload, key),
+            None => out.extend_from_slice(payload),
+        }
+    });
 }
 
 /// Outcome of one round of [`Connection::step`].
@@ -1506,3 +1534,6 @@ fn validated_str(bytes: &[u8]) -> &str {
     // keeps a logic error from becoming a panic.
     core::str::from_utf8(bytes).unwrap_or_default()
 }
+
+// An idle connection must stay small: this fails the build if it grows.
+const _: () = assert!(core::mem::size_of::<Connection>() <= 320);

@@ -275,6 +275,8 @@ pub(crate) struct Deflate {
     tail_fed: usize,
     /// The peer ended its deflate stream (BFINAL): start afresh next message.
     stream_ended: bool,
+    /// Compressed output on its way to a frame, reused between messages.
+    scratch: Vec<u8>,
 }
 
 impl core::fmt::Debug for Deflate {
@@ -296,6 +298,7 @@ impl Deflate {
             decompress: None,
             tail_fed: 0,
             stream_ended: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -335,6 +338,18 @@ impl Deflate {
     /// Whether fragmented messages go out compressed.
     pub(crate) fn compresses_fragments(&self) -> bool {
         self.send_window() >= 9
+    }
+
+    /// Compresses into the reused scratch buffer and returns it.
+    pub(crate) fn compress_to_scratch(&mut self, data: &[u8], last: bool) -> &[u8] {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        scratch.clear();
+        if scratch.capacity() > 64 * 1024 {
+            scratch = Vec::new(); // a large message should not pin its buffer
+        }
+        self.compress(data, &mut scratch, last);
+        self.scratch = scratch;
+        &self.scratch
     }
 
     /// Appends the compressed form of `data` to `out`. With `last`, the

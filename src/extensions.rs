@@ -128,15 +128,15 @@ impl Extensions {
         false
     }
 
-    /// Appends the transformed `data` to `out`; `last` ends the message.
+    /// The transformed `data`, in a buffer the extension reuses; `last`
+    /// ends the message.
     #[allow(unused_variables)]
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>, last: bool) {
+    pub(crate) fn compress<'a>(&'a mut self, data: &'a [u8], last: bool) -> &'a [u8] {
         #[cfg(feature = "deflate")]
         if let Some(deflate) = &mut self.deflate {
-            deflate.compress(data, out, last);
-            return;
+            return deflate.compress_to_scratch(data, last);
         }
-        out.extend_from_slice(data);
+        data
     }
 
     /// Restores part of an incoming transformed message.
