@@ -15,7 +15,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, Instant};
-use wsmachine::{Accept, Config, Connection, Event};
+use wsmachine::{Accept, Config, Connection, Event, ReadyState};
+
+/// How long a closed connection may take to write its last bytes (the Close
+/// frame) to a peer that does not read them.
+const CLOSED_WRITE_LIMIT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> io::Result<()> {
@@ -34,7 +38,7 @@ async fn main() -> io::Result<()> {
     }
 }
 
-async fn serve(mut stream: TcpStream) -> io::Result<()> {
+pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let (mut reader, mut writer) = stream.split();
     let mut conn = Connection::server(Config::default());
@@ -44,6 +48,8 @@ async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let origin = Instant::now();
     // Set while the peer does not read our echoes fast enough.
     let mut backpressured = false;
+    // Once closed, a peer that does not read gets this long for our last bytes.
+    let mut give_up_at = None;
 
     loop {
         conn.handle_timeout(origin.elapsed());
@@ -79,11 +85,17 @@ async fn serve(mut stream: TcpStream) -> io::Result<()> {
         if conn.should_close_transport() {
             break;
         }
+        if conn.ready_state() == ReadyState::Closed {
+            let limit = *give_up_at.get_or_insert_with(|| Instant::now() + CLOSED_WRITE_LIMIT);
+            if Instant::now() >= limit {
+                return Ok(()); // drop the transport: the peer is not reading
+            }
+        }
 
         // Read only while the peer keeps up with our writes; this bounds the
         // memory a peer that sends without reading can make us use.
         let reading = conn.wants_read() && !backpressured;
-        let deadline = conn.poll_timeout().map(|at| origin + at);
+        let deadline = conn.poll_timeout().map(|at| origin + at).or(give_up_at);
         let output = conn.pending_output();
         tokio::select! {
             read = reader.read(&mut read_buf), if reading => match read {
