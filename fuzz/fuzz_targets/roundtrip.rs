@@ -18,6 +18,8 @@ enum Message {
 struct Input {
     from_client: bool,
     stream: bool,
+    /// permessage-deflate with this window (8–15) and takeover choice.
+    deflate: Option<(u8, bool)>,
     messages: Vec<Message>,
     chunk_sizes: Vec<u8>,
 }
@@ -25,8 +27,23 @@ struct Input {
 fuzz_target!(|input: Input| {
     let mode = if input.stream { ReceiveMode::Stream } else { ReceiveMode::Message };
     let config = Config { mask_seed: Some(3), receive_mode: mode, ..Config::default() };
-    let mut client = Connection::upgraded(Role::Client, config.clone()).unwrap();
-    let mut server = Connection::upgraded(Role::Server, config).unwrap();
+    let (mut client, mut server) = match input.deflate {
+        None => (
+            Connection::upgraded(Role::Client, config.clone()).unwrap(),
+            Connection::upgraded(Role::Server, config).unwrap(),
+        ),
+        Some((window, no_takeover)) => {
+            let deflate = wsmachine::DeflateConfig {
+                server_no_context_takeover: no_takeover,
+                client_no_context_takeover: no_takeover,
+                server_max_window_bits: 8 + window % 8,
+                client_max_window_bits: 8 + window % 8,
+                threshold: 0,
+                ..wsmachine::DeflateConfig::default()
+            };
+            wsmachine_fuzz::handshake_pair(Config { deflate: Some(deflate), ..config })
+        }
+    };
     let (sender, receiver) = if input.from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
 
     let mut expected: Vec<(bool, Vec<u8>)> = Vec::new();

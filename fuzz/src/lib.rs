@@ -30,6 +30,25 @@ pub fn fuzz_config(stream: bool) -> Config {
     }
 }
 
+/// A client and a server, open after a real handshake between them (so
+/// permessage-deflate is negotiated when `config` enables it), with the
+/// handshake bytes already written.
+pub fn handshake_pair(config: Config) -> (Connection, Connection) {
+    let request = wsmachine::ClientRequest::new("example.com", "/");
+    let mut client = Connection::client(request, config.clone()).unwrap();
+    let mut server = Connection::server(config);
+    let head = client.pending_output().to_vec();
+    client.consume_output(head.len());
+    server.receive(&head);
+    let Some(Event::HandshakeRequest(_)) = server.next_event() else { panic!("no request") };
+    server.accept(Accept::new()).unwrap();
+    let head = server.pending_output().to_vec();
+    server.consume_output(head.len());
+    client.receive(&head);
+    let Some(Event::Connected(_)) = client.next_event() else { panic!("not connected") };
+    (client, server)
+}
+
 /// A frame as the peer would send it, built from fuzzer choices.
 #[derive(Arbitrary, Debug)]
 pub struct PeerFrame {
@@ -96,6 +115,8 @@ struct OutputChecker {
     frames_after_close: usize,
     /// We answered with an HTTP error: only its body follows.
     http_error: bool,
+    /// permessage-deflate was negotiated: RSV1 may mark a message.
+    compressed: bool,
 }
 
 impl OutputChecker {
@@ -107,6 +128,7 @@ impl OutputChecker {
             closes: Vec::new(),
             frames_after_close: 0,
             http_error: false,
+            compressed: false,
         }
     }
 
@@ -141,7 +163,9 @@ impl OutputChecker {
                 return;
             }
             assert_eq!(header.mask.is_some(), self.role == Role::Client, "masking follows the role");
-            assert_eq!(header.rsv, 0);
+            let first_data_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+            let rsv_ok = header.rsv == 0 || (self.compressed && first_data_frame && header.rsv == 0b100);
+            assert!(rsv_ok, "RSV {:#05b} on {:?}", header.rsv, header.opcode);
             let mut payload = self.pending[used..used + len].to_vec();
             if let Some(key) = header.mask {
                 wsmachine::mask::apply_mask_scalar(&mut payload, key, 0);
@@ -183,6 +207,18 @@ impl Harness {
         let config = fuzz_config(stream);
         let request = wsmachine::ClientRequest::new("example.com", "/fuzz").protocol("chat");
         Harness::new(Connection::client(request, config.clone()).unwrap(), config, Role::Client, false)
+    }
+
+    /// An open connection with permessage-deflate negotiated through a real
+    /// handshake with a peer machine.
+    pub fn compressed(role: Role, stream: bool, deflate: wsmachine::DeflateConfig) -> Self {
+        let config = Config { deflate: Some(deflate), ..fuzz_config(stream) };
+        let (client, server) = handshake_pair(config.clone());
+        let conn = if role == Role::Server { server } else { client };
+        assert!(conn.deflate_params().is_some());
+        let mut harness = Harness::new(conn, config, role, true);
+        harness.checker.compressed = true;
+        harness
     }
 
     pub fn upgraded(role: Role, stream: bool) -> Self {
@@ -296,9 +332,11 @@ impl Harness {
 
     fn check_bounds(&self) {
         let c = &self.config;
+        // Inflating works in steps of 64 KiB in stream mode.
+        let message_limit = c.max_message_size.max(64 * 1024) + 1;
         let limit = match self.conn.ready_state() {
             ReadyState::Connecting => c.max_handshake_bytes,
-            _ => c.max_frame_size + MAX_HEADER_LEN + c.max_message_size + 3,
+            _ => c.max_frame_size + MAX_HEADER_LEN + message_limit + 3,
         };
         assert!(
             self.conn.buffered_input() <= limit,
