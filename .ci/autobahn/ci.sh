@@ -8,7 +8,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE/../.."
 START=$SECONDS
 if [[ "${WSM_AUTOBAHN_NO_BUILD:-0}" != 1 ]]; then
-    timeout 1800 cargo build --release --example echo_server --example autobahn_client
+    timeout 1800 cargo build --release --features deflate --example echo_server --example autobahn_client
 fi
 WSTEST="$(bash "$HERE/install.sh")"
 export WSTEST

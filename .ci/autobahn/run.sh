@@ -20,7 +20,7 @@ cd "$ROOT"
 
 AGENT="${WSM_AUTOBAHN_AGENT:-wsmachine}"
 CASES="${WSM_AUTOBAHN_CASES:-*}"
-EXCLUDE="${WSM_AUTOBAHN_EXCLUDE-12.*,13.*}"      # set to "" to exclude nothing
+EXCLUDE="${WSM_AUTOBAHN_EXCLUDE-}"                 # e.g. "12.*,13.*"; default: nothing
 TOTAL_TIMEOUT="${WSM_AUTOBAHN_TIMEOUT:-1500}"     # seconds for the whole mode
 STALL_TIMEOUT="${WSM_AUTOBAHN_STALL:-180}"        # seconds without wstest output
 START_TIMEOUT="${WSM_AUTOBAHN_START_TIMEOUT:-30}" # seconds for a listener to come up
