@@ -1325,6 +1325,64 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends a whole message without copying it into the output queue: returns
+    /// the frame header, which the caller writes followed by `payload` from
+    /// its own buffer (one vectored write). For a client the payload is
+    /// masked in place, so `payload` holds the wire bytes afterwards.
+    ///
+    /// The output queue must be empty ([`SendError::OutputPending`]
+    /// otherwise) so nothing can come between header and payload. The
+    /// message is sent uncompressed even when permessage-deflate is on.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, MessageKind, Role};
+    /// let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    /// let mut payload = vec![7u8; 1000];
+    /// let head = server.send_vectored(MessageKind::Binary, &mut payload).unwrap();
+    /// assert_eq!(head.as_ref(), &[0x82, 0x7e, 0x03, 0xe8]);
+    /// // writev([head, payload]); the queue stays empty:
+    /// assert!(server.pending_output().is_empty());
+    /// ```
+    pub fn send_vectored(
+        &mut self,
+        kind: MessageKind,
+        payload: &mut [u8],
+    ) -> Result<FrameHead, SendError> {
+        if self.phase != Phase::Open || self.close_sent {
+            return Err(self.state_error());
+        }
+        if self.outgoing.is_some() {
+            return Err(SendError::FragmentOrder);
+        }
+        if !self.output.is_empty() {
+            return Err(SendError::OutputPending);
+        }
+        let opcode = match kind {
+            MessageKind::Text if core::str::from_utf8(payload).is_err() => {
+                return Err(SendError::InvalidUtf8)
+            }
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let mask = self.keys.as_mut().map(KeyStream::mask_key);
+        if let Some(key) = mask {
+            apply_mask(payload, key, 0);
+        }
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = FrameHead {
+            bytes: [0; MAX_HEADER_LEN],
+            len: 0,
+        };
+        head.len = header.encode(&mut head.bytes) as u8;
+        Ok(head)
+    }
+
     /// Queues one fragment of a message: the first call starts a message of
     /// `kind`, later calls continue it, and `last` ends it. Control frames
     /// may be sent between fragments; other messages may not. Text fragments
@@ -1509,6 +1567,27 @@ fn encode_frame(
             None => out.extend_from_slice(payload),
         }
     });
+}
+
+/// A frame header returned by [`Connection::send_vectored`]: write it, then
+/// the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHead {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: u8,
+}
+
+impl AsRef<[u8]> for FrameHead {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl core::ops::Deref for FrameHead {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_ref()
+    }
 }
 
 /// Outcome of one round of [`Connection::step`].

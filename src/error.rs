@@ -221,6 +221,8 @@ pub enum SendError {
     InvalidUtf8,
     /// A client without the `std` feature needs `Config::mask_seed`.
     NoRandomness,
+    /// `send_vectored` needs the output queue written out first.
+    OutputPending,
 }
 
 impl fmt::Display for SendError {
@@ -236,6 +238,7 @@ impl fmt::Display for SendError {
             SendError::InvalidHttp => "invalid HTTP status or header",
             SendError::InvalidUtf8 => "text is not UTF-8",
             SendError::NoRandomness => "no randomness for masking keys: set Config::mask_seed",
+            SendError::OutputPending => "write the pending output before a vectored send",
         })
     }
 }

@@ -70,7 +70,7 @@ pub mod utf8;
 
 pub use close::CloseCode;
 pub use config::{Config, ReceiveMode};
-pub use connection::{Connection, Event, MessageKind, ReadyState, Role};
+pub use connection::{Connection, Event, FrameHead, MessageKind, ReadyState, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, SendError};

@@ -706,3 +706,47 @@ fn stream_mode_hands_out_pieces_on_character_boundaries() {
     assert_eq!(got, text);
     assert_eq!(lasts, 1);
 }
+
+#[test]
+fn vectored_sends_arrive_like_queued_ones() {
+    // Client: payload masked in place; the server decodes header + payload.
+    let mut client = open_client();
+    let mut server = open_server();
+    let mut payload = b"Hello, vectored world".to_vec();
+    let head = client
+        .send_vectored(MessageKind::Text, &mut payload)
+        .unwrap();
+    assert_ne!(payload, b"Hello, vectored world", "masked in place");
+    assert!(client.pending_output().is_empty());
+    server.receive(&head);
+    server.receive(&payload);
+    assert_eq!(
+        drain(&mut server),
+        vec![Seen::Text("Hello, vectored world".into())]
+    );
+
+    // Server: untouched payload, 64-bit length form.
+    let mut big = vec![3u8; 70_000];
+    let head = server.send_vectored(MessageKind::Binary, &mut big).unwrap();
+    assert_eq!(&head[..2], &[0x82, 127]);
+    assert!(big.iter().all(|&b| b == 3));
+    client.receive(&head);
+    client.receive(&big);
+    assert_eq!(drain(&mut client), vec![Seen::Binary(vec![3u8; 70_000])]);
+
+    // Order is kept: queued output first.
+    server.send_text("queued").unwrap();
+    assert_eq!(
+        server.send_vectored(MessageKind::Binary, &mut [1]),
+        Err(SendError::OutputPending)
+    );
+    assert_eq!(
+        server.send_vectored(MessageKind::Text, &mut [0xFF]),
+        Err(SendError::OutputPending)
+    );
+    server.consume_output(server.pending_output().len());
+    assert_eq!(
+        server.send_vectored(MessageKind::Text, &mut [0xFF]),
+        Err(SendError::InvalidUtf8)
+    );
+}
