@@ -984,10 +984,7 @@ impl Connection {
                 // The front of the input holds `carried` bytes of a character
                 // begun in an earlier frame, then this frame's processed bytes;
                 // an unfinished character at the end is held back.
-                let unfinished = match kind {
-                    MessageKind::Text => self.incoming.utf8.incomplete_len(),
-                    MessageKind::Binary => 0,
-                };
+                let unfinished = self.unfinished_character(kind);
                 let deliver = carried + frame.processed - unfinished;
                 // Either nothing completes (deliver == 0) or the carried bytes go too.
                 let from_frame = deliver.saturating_sub(carried);
@@ -1053,6 +1050,15 @@ impl Connection {
         }
     }
 
+    /// Bytes at the end of the text so far that start a character not yet
+    /// complete: stream mode holds them back.
+    fn unfinished_character(&self, kind: MessageKind) -> usize {
+        match kind {
+            MessageKind::Text => self.incoming.utf8.incomplete_len(),
+            MessageKind::Binary => 0,
+        }
+    }
+
     /// A frame of a compressed message: unmask, inflate into the message
     /// buffer within the limits, validate the inflated text as it comes.
     fn step_compressed(&mut self, mut frame: FrameState) -> Step {
@@ -1113,11 +1119,7 @@ impl Connection {
             self.incoming = Incoming::default();
         }
         if stream {
-            let unfinished = match kind {
-                MessageKind::Text => self.incoming.utf8.incomplete_len(),
-                MessageKind::Binary => 0,
-            };
-            let deliver = self.message.len() - unfinished;
+            let deliver = self.message.len() - self.unfinished_character(kind);
             if deliver > 0 || message_done {
                 self.release.drain_message = deliver;
                 return Step::Event(Ready::Chunk {

@@ -82,26 +82,17 @@ pub struct DeflateParams {
 impl DeflateParams {
     /// The `Sec-WebSocket-Extensions` value a server answers with.
     fn response(&self, client_bits_offered: bool) -> String {
-        let mut out = String::from("permessage-deflate");
-        if self.server_no_context_takeover {
-            out.push_str("; server_no_context_takeover");
+        let window = |bits: u8| (bits < 15).then_some(bits);
+        Params {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: window(self.server_max_window_bits),
+            // Only an offer that mentioned it may be answered with it.
+            client_max_window_bits: window(self.client_max_window_bits)
+                .filter(|_| client_bits_offered)
+                .map(Some),
         }
-        if self.client_no_context_takeover {
-            out.push_str("; client_no_context_takeover");
-        }
-        if self.server_max_window_bits < 15 {
-            out.push_str(&format!(
-                "; server_max_window_bits={}",
-                self.server_max_window_bits
-            ));
-        }
-        if client_bits_offered && self.client_max_window_bits < 15 {
-            out.push_str(&format!(
-                "; client_max_window_bits={}",
-                self.client_max_window_bits
-            ));
-        }
-        out
+        .to_header()
     }
 }
 
@@ -114,6 +105,28 @@ struct Params {
     server_max_window_bits: Option<u8>,
     /// `Some(None)`: present without a value.
     client_max_window_bits: Option<Option<u8>>,
+}
+
+impl Params {
+    /// Writes `permessage-deflate` with these parameters, the inverse of [`parse`].
+    fn to_header(&self) -> String {
+        let mut out = String::from("permessage-deflate");
+        if self.server_no_context_takeover {
+            out.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            out.push_str("; client_no_context_takeover");
+        }
+        if let Some(bits) = self.server_max_window_bits {
+            out.push_str(&format!("; server_max_window_bits={bits}"));
+        }
+        match self.client_max_window_bits {
+            None => {}
+            Some(None) => out.push_str("; client_max_window_bits"),
+            Some(Some(bits)) => out.push_str(&format!("; client_max_window_bits={bits}")),
+        }
+        out
+    }
 }
 
 /// Parses `permessage-deflate; a; b=1`; `None` for another extension or any
@@ -207,25 +220,15 @@ pub(crate) fn server_negotiate<'a>(
 
 /// Client: the offer to send.
 pub(crate) fn client_offer(config: &DeflateConfig) -> String {
-    let mut offer = String::from("permessage-deflate");
-    if config.server_no_context_takeover {
-        offer.push_str("; server_no_context_takeover");
+    let window = |bits: u8| (bits < 15).then_some(bits.clamp(8, 15));
+    Params {
+        server_no_context_takeover: config.server_no_context_takeover,
+        client_no_context_takeover: config.client_no_context_takeover,
+        server_max_window_bits: window(config.server_max_window_bits),
+        // We can always limit our own window, so say so.
+        client_max_window_bits: Some(window(config.client_max_window_bits)),
     }
-    if config.client_no_context_takeover {
-        offer.push_str("; client_no_context_takeover");
-    }
-    if config.server_max_window_bits < 15 {
-        offer.push_str(&format!(
-            "; server_max_window_bits={}",
-            config.server_max_window_bits.clamp(8, 15)
-        ));
-    }
-    // We can always limit our own window, so say so.
-    offer.push_str("; client_max_window_bits");
-    if config.client_max_window_bits < 15 {
-        offer.push_str(&format!("={}", config.client_max_window_bits.clamp(8, 15)));
-    }
-    offer
+    .to_header()
 }
 
 /// Client: checks the server's answer against what we offered.
