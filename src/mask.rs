@@ -19,20 +19,19 @@ pub fn apply_mask_scalar(data: &mut [u8], key: [u8; 4], phase: usize) {
     }
 }
 
-/// Width of the repeated key pattern: one AVX2 register, two SSE2/NEON ones.
-const LANES: usize = 32;
-
-/// The key repeated over `LANES` bytes, rotated so byte 0 lines up with `phase`.
-fn key_pattern(key: [u8; 4], phase: usize) -> [u8; LANES] {
-    let mut pattern = [0u8; LANES];
-    for (i, slot) in pattern.iter_mut().enumerate() {
-        *slot = key[(phase + i) % 4];
-    }
-    pattern
+/// The key rotated so that its byte 0 applies to payload offset `phase`.
+#[inline]
+fn rotate_key(key: [u8; 4], phase: usize) -> [u8; 4] {
+    let mut rotated = key;
+    rotated.rotate_left(phase % 4);
+    rotated
 }
 
+/// Below this many bytes, SIMD setup costs more than it saves.
+const SIMD_THRESHOLD: usize = 64;
+
 /// Fast path: picks the widest implementation this CPU has (AVX2, then SSE2
-/// on x86_64; a portable loop that LLVM vectorizes elsewhere).
+/// on x86_64; the portable word loop elsewhere, which LLVM vectorizes).
 ///
 /// Produces exactly the bytes of [`apply_mask_scalar`] for every length,
 /// phase and key.
@@ -48,38 +47,48 @@ fn key_pattern(key: [u8; 4], phase: usize) -> [u8; LANES] {
 /// ```
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
-    if data.len() < LANES {
-        apply_mask_scalar(data, key, phase);
-        return;
-    }
     #[cfg(target_arch = "x86_64")]
-    {
+    if data.len() >= SIMD_THRESHOLD {
         if x86::has_avx2() {
             x86::apply_mask_avx2(data, key, phase);
-            return;
+        } else {
+            x86::apply_mask_sse2(data, key, phase);
         }
-        x86::apply_mask_sse2(data, key, phase);
+        return;
     }
-    #[cfg(not(target_arch = "x86_64"))]
     apply_mask_portable(data, key, phase);
 }
 
-/// Portable wide path: 32 bytes per step in plain Rust, which LLVM turns into
-/// vector instructions on every target (NEON on aarch64).
+/// Portable wide path: XOR 8 bytes at a time with the key repeated in a
+/// `u64` (LLVM turns the 32-byte blocks into vector code, NEON on aarch64),
+/// then the last bytes one by one.
 pub fn apply_mask_portable(data: &mut [u8], key: [u8; 4], phase: usize) {
-    let pattern = key_pattern(key, phase);
-    let mut chunks = data.chunks_exact_mut(LANES);
-    for chunk in &mut chunks {
-        for (byte, k) in chunk.iter_mut().zip(pattern.iter()) {
-            *byte ^= *k;
+    let rotated = rotate_key(key, phase);
+    let word = u64::from_ne_bytes([
+        rotated[0], rotated[1], rotated[2], rotated[3], rotated[0], rotated[1], rotated[2],
+        rotated[3],
+    ]);
+    let mut blocks = data.chunks_exact_mut(32);
+    for block in &mut blocks {
+        for lane in block.chunks_exact_mut(8) {
+            let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
+            lane.copy_from_slice(&value.to_ne_bytes());
         }
     }
-    // LANES is a multiple of 4, so the tail starts at the same phase.
-    apply_mask_scalar(chunks.into_remainder(), key, phase);
+    let rest = blocks.into_remainder();
+    let mut words = rest.chunks_exact_mut(8);
+    for lane in &mut words {
+        let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
+        lane.copy_from_slice(&value.to_ne_bytes());
+    }
+    // Every block and word above is a multiple of 4 bytes: same rotation.
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= rotated[i % 4];
+    }
 }
 
-/// Copies `src` into `dst` and masks it on the way (the client send path):
-/// one pass over the bytes instead of a copy followed by a mask.
+/// Copies `src` onto the end of `dst` and masks the copy (the client send
+/// path): a memcpy, then the fast in-place mask while the bytes are in cache.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -87,28 +96,17 @@ pub fn apply_mask_portable(data: &mut [u8], key: [u8; 4], phase: usize) {
 /// assert_eq!(out, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// ```
 pub fn extend_masked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
-    let pattern = key_pattern(key, 0);
-    dst.reserve(src.len());
-    let mut chunks = src.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        let mut block = [0u8; LANES];
-        for ((out, byte), k) in block.iter_mut().zip(chunk).zip(pattern.iter()) {
-            *out = byte ^ k;
-        }
-        dst.extend_from_slice(&block);
-    }
-    let tail = chunks.remainder();
     let start = dst.len();
-    dst.extend_from_slice(tail);
-    apply_mask_scalar(&mut dst[start..], key, 0);
+    dst.extend_from_slice(src);
+    apply_mask(&mut dst[start..], key, 0);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
-    //! Explicit SSE2 and AVX2 loops. The only `unsafe` in the crate.
+    //! Explicit SSE2 and AVX2 loops: the only `unsafe` in the crate.
 
-    use super::{apply_mask_scalar, key_pattern, LANES};
+    use super::{apply_mask_portable, rotate_key};
     use core::arch::x86_64::*;
 
     /// Whether AVX2 can be used, detected once and cached (with `std`), or
@@ -133,93 +131,92 @@ mod x86 {
         }
     }
 
-    /// Splits `data` into a scalar head up to `align`, a body of whole
-    /// `LANES`-byte blocks, and a scalar tail; returns the body's range.
-    fn split_for_blocks(
-        data: &mut [u8],
-        key: [u8; 4],
-        phase: usize,
-        align: usize,
-    ) -> (usize, usize) {
-        let head = data.as_ptr().align_offset(align).min(data.len());
-        apply_mask_scalar(&mut data[..head], key, phase);
-        let body = (data.len() - head) / LANES * LANES;
-        let end = head + body;
-        apply_mask_scalar(&mut data[end..], key, phase + end);
-        (head, end)
+    /// The rotated key as the 32-bit lane value both loops broadcast.
+    fn key_lane(key: [u8; 4], phase: usize) -> i32 {
+        i32::from_ne_bytes(rotate_key(key, phase))
     }
 
+    /// AVX2: 128 bytes per step, then 32, then the portable loop for the
+    /// rest (whose start is a multiple of 4 bytes in: same phase).
     pub(super) fn apply_mask_avx2(data: &mut [u8], key: [u8; 4], phase: usize) {
-        let (start, end) = split_for_blocks(data, key, phase, 32);
-        let pattern = key_pattern(key, phase + start);
-        // SAFETY: `has_avx2()` returned true before this was called, so the
-        // CPU supports the instructions `xor_blocks_avx2` is compiled with.
-        unsafe { xor_blocks_avx2(&mut data[start..end], &pattern) }
+        let body = data.len() / 32 * 32;
+        // SAFETY: only called after `has_avx2()` returned true, so the CPU
+        // supports the instructions `xor_avx2` is compiled with.
+        unsafe { xor_avx2(&mut data[..body], key_lane(key, phase)) };
+        apply_mask_portable(&mut data[body..], key, phase);
     }
 
     /// # Safety
-    /// The CPU must support AVX2; `blocks.len()` must be a multiple of 32 and
-    /// `blocks` must start 32-byte aligned.
+    /// The CPU must support AVX2; `blocks.len()` must be a multiple of 32.
     #[target_feature(enable = "avx2")]
-    unsafe fn xor_blocks_avx2(blocks: &mut [u8], pattern: &[u8; LANES]) {
-        // SAFETY: `pattern` is 32 readable bytes; loadu has no alignment need.
-        let key = unsafe { _mm256_loadu_si256(pattern.as_ptr().cast()) };
+    unsafe fn xor_avx2(blocks: &mut [u8], lane: i32) {
+        let key = _mm256_set1_epi32(lane);
         let ptr = blocks.as_mut_ptr();
+        let len = blocks.len();
         let mut offset = 0;
-        while offset + 4 * LANES <= blocks.len() {
-            // SAFETY: offset + 128 <= len keeps all four 32-byte accesses in
-            // bounds; the caller guarantees 32-byte alignment of `ptr`, and
-            // every offset is a multiple of 32.
+        while offset + 128 <= len {
+            // SAFETY: offset + 128 <= len keeps the four 32-byte accesses in
+            // bounds; loadu/storeu have no alignment requirement.
             unsafe {
                 let p = ptr.add(offset).cast::<__m256i>();
-                let a = _mm256_xor_si256(_mm256_load_si256(p), key);
-                let b = _mm256_xor_si256(_mm256_load_si256(p.add(1)), key);
-                let c = _mm256_xor_si256(_mm256_load_si256(p.add(2)), key);
-                let d = _mm256_xor_si256(_mm256_load_si256(p.add(3)), key);
-                _mm256_store_si256(p, a);
-                _mm256_store_si256(p.add(1), b);
-                _mm256_store_si256(p.add(2), c);
-                _mm256_store_si256(p.add(3), d);
+                let a = _mm256_xor_si256(_mm256_loadu_si256(p), key);
+                let b = _mm256_xor_si256(_mm256_loadu_si256(p.add(1)), key);
+                let c = _mm256_xor_si256(_mm256_loadu_si256(p.add(2)), key);
+                let d = _mm256_xor_si256(_mm256_loadu_si256(p.add(3)), key);
+                _mm256_storeu_si256(p, a);
+                _mm256_storeu_si256(p.add(1), b);
+                _mm256_storeu_si256(p.add(2), c);
+                _mm256_storeu_si256(p.add(3), d);
             }
-            offset += 4 * LANES;
+            offset += 128;
         }
-        while offset < blocks.len() {
-            // SAFETY: `blocks.len()` is a multiple of 32, so a whole aligned
-            // 32-byte block remains at `offset`.
+        while offset < len {
+            // SAFETY: len is a multiple of 32, so a whole 32-byte block
+            // remains at `offset`; unaligned access is allowed.
             unsafe {
                 let p = ptr.add(offset).cast::<__m256i>();
-                _mm256_store_si256(p, _mm256_xor_si256(_mm256_load_si256(p), key));
+                _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), key));
             }
-            offset += LANES;
+            offset += 32;
         }
     }
 
+    /// SSE2 (part of the x86_64 baseline, so always available): 64 bytes
+    /// per step, then 16, then the portable loop for the rest.
     pub(super) fn apply_mask_sse2(data: &mut [u8], key: [u8; 4], phase: usize) {
-        let (start, end) = split_for_blocks(data, key, phase, 16);
-        let pattern = key_pattern(key, phase + start);
-        let blocks = &mut data[start..end];
-        // SSE2 is part of the x86_64 baseline: no detection needed.
-        // SAFETY: pattern holds 32 bytes, so both 16-byte loads are in bounds.
-        let key = unsafe { _mm_loadu_si128(pattern.as_ptr().cast()) };
+        let body = data.len() / 16 * 16;
+        let lane = key_lane(key, phase);
+        let blocks = &mut data[..body];
         let ptr = blocks.as_mut_ptr();
+        // SAFETY: SSE2 is enabled on every x86_64 target.
+        let key128 = unsafe { _mm_set1_epi32(lane) };
         let mut offset = 0;
-        while offset < blocks.len() {
-            // SAFETY: `blocks.len()` is a multiple of 32 and `ptr` is 16-byte
-            // aligned (split_for_blocks), so both aligned 16-byte halves of
-            // the block at `offset` are in bounds. The pattern repeats every
-            // 4 bytes, so its first 16 bytes fit both halves.
+        while offset + 64 <= body {
+            // SAFETY: offset + 64 <= body keeps the four 16-byte accesses in
+            // bounds; loadu/storeu have no alignment requirement.
             unsafe {
                 let p = ptr.add(offset).cast::<__m128i>();
-                _mm_store_si128(p, _mm_xor_si128(_mm_load_si128(p), key));
-                _mm_store_si128(p.add(1), _mm_xor_si128(_mm_load_si128(p.add(1)), key));
+                let a = _mm_xor_si128(_mm_loadu_si128(p), key128);
+                let b = _mm_xor_si128(_mm_loadu_si128(p.add(1)), key128);
+                let c = _mm_xor_si128(_mm_loadu_si128(p.add(2)), key128);
+                let d = _mm_xor_si128(_mm_loadu_si128(p.add(3)), key128);
+                _mm_storeu_si128(p, a);
+                _mm_storeu_si128(p.add(1), b);
+                _mm_storeu_si128(p.add(2), c);
+                _mm_storeu_si128(p.add(3), d);
             }
-            offset += LANES;
+            offset += 64;
         }
-    }
-
-    /// The SSE2 path, public to the crate's tests through `apply_mask_with`.
-    pub(super) fn sse2(data: &mut [u8], key: [u8; 4], phase: usize) {
-        apply_mask_sse2(data, key, phase)
+        while offset < body {
+            // SAFETY: body is a multiple of 16, so a whole 16-byte block
+            // remains at `offset`.
+            unsafe {
+                let p = ptr.add(offset).cast::<__m128i>();
+                _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), key128));
+            }
+            offset += 16;
+        }
+        apply_mask_portable(&mut data[body..], key, phase);
     }
 }
 
@@ -229,7 +226,7 @@ mod x86 {
 pub enum MaskImpl {
     /// [`apply_mask_scalar`].
     Scalar,
-    /// [`apply_mask_portable`].
+    /// [`apply_mask_portable`]: 64-bit words.
     Portable,
     /// Explicit SSE2 (x86_64 only).
     Sse2,
@@ -258,7 +255,7 @@ impl MaskImpl {
             MaskImpl::Scalar => apply_mask_scalar(data, key, phase),
             MaskImpl::Portable => apply_mask_portable(data, key, phase),
             #[cfg(target_arch = "x86_64")]
-            MaskImpl::Sse2 => x86::sse2(data, key, phase),
+            MaskImpl::Sse2 => x86::apply_mask_sse2(data, key, phase),
             #[cfg(target_arch = "x86_64")]
             MaskImpl::Avx2 if x86::has_avx2() => x86::apply_mask_avx2(data, key, phase),
             _ => apply_mask_scalar(data, key, phase),

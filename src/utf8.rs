@@ -37,6 +37,11 @@ enum Verdict {
 }
 
 fn check(bytes: &[u8]) -> Verdict {
+    // `basic` is the fastest yes/no; only a failure pays for `compat`,
+    // which says where and whether more bytes could fix it.
+    if simdutf8::basic::from_utf8(bytes).is_ok() {
+        return Verdict::Valid;
+    }
     match simdutf8::compat::from_utf8(bytes) {
         Ok(_) => Verdict::Valid,
         Err(e) if e.error_len().is_none() => Verdict::IncompleteTail(bytes.len() - e.valid_up_to()),
