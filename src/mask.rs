@@ -22,16 +22,18 @@ pub fn apply_mask_scalar(data: &mut [u8], key: [u8; 4], phase: usize) {
 /// The key rotated so that its byte 0 applies to payload offset `phase`.
 #[inline]
 fn rotate_key(key: [u8; 4], phase: usize) -> [u8; 4] {
-    let mut rotated = key;
-    rotated.rotate_left(phase % 4);
-    rotated
+    // A rotate instruction; `<[u8]>::rotate_left` is a generic out-of-line loop.
+    let bits = 8 * (phase % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(bits).to_le_bytes()
 }
 
-/// Below this many bytes, SIMD setup costs more than it saves.
-const SIMD_THRESHOLD: usize = 64;
+/// Below this many bytes the portable loop is as fast as AVX2 (measured:
+/// 125 B 3.9 ns vs 6.7 ns, 1 KiB 11.7 ns vs 9.6 ns on Zen 5).
+const SIMD_THRESHOLD: usize = 512;
 
-/// Fast path: picks the widest implementation this CPU has (AVX2, then SSE2
-/// on x86_64; the portable word loop elsewhere, which LLVM vectorizes).
+/// Fast path: AVX2 on x86_64 CPUs that have it (detected at run time, cached),
+/// else the portable word loop, which LLVM compiles to SSE2 on every x86_64
+/// and NEON on aarch64. An explicit SSE2 loop measured slower than that.
 ///
 /// Produces exactly the bytes of [`apply_mask_scalar`] for every length,
 /// phase and key.
@@ -48,12 +50,8 @@ const SIMD_THRESHOLD: usize = 64;
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= SIMD_THRESHOLD {
-        if x86::has_avx2() {
-            x86::apply_mask_avx2(data, key, phase);
-        } else {
-            x86::apply_mask_sse2(data, key, phase);
-        }
+    if data.len() >= SIMD_THRESHOLD && x86::has_avx2() {
+        x86::apply_mask_avx2(data, key, phase);
         return;
     }
     apply_mask_portable(data, key, phase);
@@ -62,6 +60,7 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
 /// Portable wide path: XOR 8 bytes at a time with the key repeated in a
 /// `u64` (LLVM turns the 32-byte blocks into vector code, NEON on aarch64),
 /// then the last bytes one by one.
+#[inline]
 pub fn apply_mask_portable(data: &mut [u8], key: [u8; 4], phase: usize) {
     let rotated = rotate_key(key, phase);
     let word = u64::from_ne_bytes([
@@ -104,7 +103,7 @@ pub fn extend_masked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
-    //! Explicit SSE2 and AVX2 loops: the only `unsafe` in the crate.
+    //! The explicit AVX2 loop: the only `unsafe` in the crate.
 
     use super::{apply_mask_portable, rotate_key};
     use core::arch::x86_64::*;
@@ -132,23 +131,57 @@ mod x86 {
     }
 
     /// The rotated key as the 32-bit lane value both loops broadcast.
+    #[inline(always)]
     fn key_lane(key: [u8; 4], phase: usize) -> i32 {
         i32::from_ne_bytes(rotate_key(key, phase))
     }
 
-    /// AVX2: 128 bytes per step, then 32, then the portable loop for the
-    /// rest (whose start is a multiple of 4 bytes in: same phase).
+    /// Splits `data` into a head up to the first `align`-byte boundary, a
+    /// body of whole `block`-byte blocks and a tail; masks head and tail with
+    /// the portable loop and returns the body with the key lane for it.
+    #[inline(always)]
+    fn split_aligned(
+        data: &mut [u8],
+        key: [u8; 4],
+        phase: usize,
+        align: usize,
+    ) -> (&mut [u8], i32) {
+        // Bytes to the next `align` boundary (a power of two): a mask, not
+        // the division `align_offset` does with a run-time alignment.
+        let head = ((data.as_ptr() as usize).wrapping_neg() & (align - 1)).min(data.len());
+        let (head_bytes, rest) = data.split_at_mut(head);
+        apply_mask_portable(head_bytes, key, phase);
+        let body = rest.len() / align * align;
+        let (body_bytes, tail) = rest.split_at_mut(body);
+        apply_mask_portable(tail, key, phase + head + body);
+        (body_bytes, key_lane(key, phase + head))
+    }
+
+    /// AVX2: aligned 32-byte blocks, four per step; head and tail portable.
     pub(super) fn apply_mask_avx2(data: &mut [u8], key: [u8; 4], phase: usize) {
-        let body = data.len() / 32 * 32;
         // SAFETY: only called after `has_avx2()` returned true, so the CPU
-        // supports the instructions `xor_avx2` is compiled with.
-        unsafe { xor_avx2(&mut data[..body], key_lane(key, phase)) };
-        apply_mask_portable(&mut data[body..], key, phase);
+        // supports the instructions `mask_avx2` is compiled with.
+        unsafe { mask_avx2(data, key, phase) }
+    }
+
+    /// The whole AVX2 pass in one function compiled for AVX2, so the head
+    /// and tail loops inline into it (one call, no feature boundary).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn mask_avx2(data: &mut [u8], key: [u8; 4], phase: usize) {
+        let (body, lane) = split_aligned(data, key, phase, 32);
+        // SAFETY: AVX2 is available (this function's contract); `body` is
+        // 32-byte aligned and a multiple of 32 long (split_aligned).
+        unsafe { xor_avx2(body, lane) }
     }
 
     /// # Safety
-    /// The CPU must support AVX2; `blocks.len()` must be a multiple of 32.
+    /// The CPU must support AVX2; `blocks` must start 32-byte aligned and be
+    /// a multiple of 32 bytes long.
     #[target_feature(enable = "avx2")]
+    #[inline]
     unsafe fn xor_avx2(blocks: &mut [u8], lane: i32) {
         let key = _mm256_set1_epi32(lane);
         let ptr = blocks.as_mut_ptr();
@@ -156,67 +189,29 @@ mod x86 {
         let mut offset = 0;
         while offset + 128 <= len {
             // SAFETY: offset + 128 <= len keeps the four 32-byte accesses in
-            // bounds; loadu/storeu have no alignment requirement.
+            // bounds, and every offset is a multiple of 32 from an aligned start.
             unsafe {
                 let p = ptr.add(offset).cast::<__m256i>();
-                let a = _mm256_xor_si256(_mm256_loadu_si256(p), key);
-                let b = _mm256_xor_si256(_mm256_loadu_si256(p.add(1)), key);
-                let c = _mm256_xor_si256(_mm256_loadu_si256(p.add(2)), key);
-                let d = _mm256_xor_si256(_mm256_loadu_si256(p.add(3)), key);
-                _mm256_storeu_si256(p, a);
-                _mm256_storeu_si256(p.add(1), b);
-                _mm256_storeu_si256(p.add(2), c);
-                _mm256_storeu_si256(p.add(3), d);
+                let a = _mm256_xor_si256(_mm256_load_si256(p), key);
+                let b = _mm256_xor_si256(_mm256_load_si256(p.add(1)), key);
+                let c = _mm256_xor_si256(_mm256_load_si256(p.add(2)), key);
+                let d = _mm256_xor_si256(_mm256_load_si256(p.add(3)), key);
+                _mm256_store_si256(p, a);
+                _mm256_store_si256(p.add(1), b);
+                _mm256_store_si256(p.add(2), c);
+                _mm256_store_si256(p.add(3), d);
             }
             offset += 128;
         }
         while offset < len {
-            // SAFETY: len is a multiple of 32, so a whole 32-byte block
-            // remains at `offset`; unaligned access is allowed.
+            // SAFETY: len is a multiple of 32, so a whole aligned 32-byte
+            // block remains at `offset`.
             unsafe {
                 let p = ptr.add(offset).cast::<__m256i>();
-                _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), key));
+                _mm256_store_si256(p, _mm256_xor_si256(_mm256_load_si256(p), key));
             }
             offset += 32;
         }
-    }
-
-    /// SSE2 (part of the x86_64 baseline, so always available): 64 bytes
-    /// per step, then 16, then the portable loop for the rest.
-    pub(super) fn apply_mask_sse2(data: &mut [u8], key: [u8; 4], phase: usize) {
-        let body = data.len() / 16 * 16;
-        let lane = key_lane(key, phase);
-        let blocks = &mut data[..body];
-        let ptr = blocks.as_mut_ptr();
-        // SAFETY: SSE2 is enabled on every x86_64 target.
-        let key128 = unsafe { _mm_set1_epi32(lane) };
-        let mut offset = 0;
-        while offset + 64 <= body {
-            // SAFETY: offset + 64 <= body keeps the four 16-byte accesses in
-            // bounds; loadu/storeu have no alignment requirement.
-            unsafe {
-                let p = ptr.add(offset).cast::<__m128i>();
-                let a = _mm_xor_si128(_mm_loadu_si128(p), key128);
-                let b = _mm_xor_si128(_mm_loadu_si128(p.add(1)), key128);
-                let c = _mm_xor_si128(_mm_loadu_si128(p.add(2)), key128);
-                let d = _mm_xor_si128(_mm_loadu_si128(p.add(3)), key128);
-                _mm_storeu_si128(p, a);
-                _mm_storeu_si128(p.add(1), b);
-                _mm_storeu_si128(p.add(2), c);
-                _mm_storeu_si128(p.add(3), d);
-            }
-            offset += 64;
-        }
-        while offset < body {
-            // SAFETY: body is a multiple of 16, so a whole 16-byte block
-            // remains at `offset`.
-            unsafe {
-                let p = ptr.add(offset).cast::<__m128i>();
-                _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), key128));
-            }
-            offset += 16;
-        }
-        apply_mask_portable(&mut data[body..], key, phase);
     }
 }
 
@@ -226,10 +221,8 @@ mod x86 {
 pub enum MaskImpl {
     /// [`apply_mask_scalar`].
     Scalar,
-    /// [`apply_mask_portable`]: 64-bit words.
+    /// [`apply_mask_portable`]: 64-bit words (SSE2/NEON after LLVM).
     Portable,
-    /// Explicit SSE2 (x86_64 only).
-    Sse2,
     /// Explicit AVX2 (x86_64 with AVX2 only).
     Avx2,
 }
@@ -239,11 +232,8 @@ impl MaskImpl {
     pub fn available() -> alloc::vec::Vec<MaskImpl> {
         let mut all = alloc::vec![MaskImpl::Scalar, MaskImpl::Portable];
         #[cfg(target_arch = "x86_64")]
-        {
-            all.push(MaskImpl::Sse2);
-            if x86::has_avx2() {
-                all.push(MaskImpl::Avx2);
-            }
+        if x86::has_avx2() {
+            all.push(MaskImpl::Avx2);
         }
         all
     }
@@ -254,8 +244,6 @@ impl MaskImpl {
         match self {
             MaskImpl::Scalar => apply_mask_scalar(data, key, phase),
             MaskImpl::Portable => apply_mask_portable(data, key, phase),
-            #[cfg(target_arch = "x86_64")]
-            MaskImpl::Sse2 => x86::apply_mask_sse2(data, key, phase),
             #[cfg(target_arch = "x86_64")]
             MaskImpl::Avx2 if x86::has_avx2() => x86::apply_mask_avx2(data, key, phase),
             _ => apply_mask_scalar(data, key, phase),
