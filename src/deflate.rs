@@ -386,9 +386,13 @@ impl Deflate {
                 // block is 0x00 followed by the tail (RFC 7692 §7.2.3.6).
                 out.push(0x00);
             }
-            if resets {
-                compress.reset();
-            }
+        }
+        if last && resets {
+            // Without context takeover nothing carries over: free the
+            // context (hundreds of KiB in zlib) instead of resetting it, so an
+            // idle connection holds none. Re-creating costs about what a
+            // reset does, which clears the same tables.
+            self.compress = None;
         }
     }
 
@@ -459,9 +463,8 @@ impl Deflate {
         }
         self.tail_fed = 0;
         if self.receive_resets() || self.stream_ended {
-            if let Some(decompress) = &mut self.decompress {
-                decompress.reset(false);
-            }
+            // Nothing carries over to the next message: free the context.
+            self.decompress = None;
             self.stream_ended = false;
         }
         Ok(true)
