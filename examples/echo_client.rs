@@ -35,7 +35,7 @@ enum Echo {
 }
 
 /// Returns whether the connection ended with a clean closing handshake.
-fn run(url: &str) -> Result<bool, Box<dyn std::error::Error>> {
+pub fn run(url: &str) -> Result<bool, Box<dyn std::error::Error>> {
     let request = ClientRequest::from_url(url)?;
     let mut stream = TcpStream::connect(request.host())?;
     stream.set_nodelay(true)?;
