@@ -69,26 +69,34 @@ pub fn sample_binary(len: usize) -> Vec<u8> {
 
 pub const SIZES: [usize; 7] = [0, 125, 126, 65535, 65536, 1 << 20, (1 << 20) + 1];
 
+/// Sends text and binary of every size in `SIZES` (`repeats` times each)
+/// and checks each echo.
+fn echo_every_size(client: &mut Client, repeats: usize) {
+    for size in SIZES {
+        for _ in 0..repeats {
+            let text = sample_text(size);
+            client.send_text(&text).unwrap();
+            assert_eq!(
+                client.next_message().unwrap(),
+                Msg::Text(text),
+                "text of {size} bytes"
+            );
+            let data = sample_binary(size);
+            client.send_binary(&data).unwrap();
+            assert_eq!(
+                client.next_message().unwrap(),
+                Msg::Binary(data),
+                "binary of {size} bytes"
+            );
+        }
+    }
+}
+
 pub fn our_client_sizes(kind: &PeerKind) {
     let server = start_server(kind);
     let (mut client, connected) = connect_to(&server, "/", &[]);
     assert_eq!(connected, Msg::Connected(None));
-    for size in SIZES {
-        let text = sample_text(size);
-        client.send_text(&text).unwrap();
-        assert_eq!(
-            client.next_message().unwrap(),
-            Msg::Text(text),
-            "text of {size} bytes"
-        );
-        let data = sample_binary(size);
-        client.send_binary(&data).unwrap();
-        assert_eq!(
-            client.next_message().unwrap(),
-            Msg::Binary(data),
-            "binary of {size} bytes"
-        );
-    }
+    echo_every_size(&mut client, 1);
     client.close(1000, "done").unwrap();
     assert_eq!(
         client.next_message().unwrap().code_only(),
@@ -209,25 +217,8 @@ pub fn our_client_compressed(kind: &PeerKind, takeover: bool) {
         .expect("permessage-deflate negotiated");
     assert_eq!(params.server_no_context_takeover, !takeover);
     assert_eq!(params.client_no_context_takeover, !takeover);
-    for size in SIZES {
-        for _ in 0..2 {
-            // Twice, so the second message can use (or not) the first's context.
-            let text = sample_text(size);
-            client.send_text(&text).unwrap();
-            assert_eq!(
-                client.next_message().unwrap(),
-                Msg::Text(text),
-                "text of {size} bytes"
-            );
-            let data = sample_binary(size);
-            client.send_binary(&data).unwrap();
-            assert_eq!(
-                client.next_message().unwrap(),
-                Msg::Binary(data),
-                "binary of {size} bytes"
-            );
-        }
-    }
+    // Twice each, so the second message can use (or not) the first's context.
+    echo_every_size(&mut client, 2);
     let text = "compressed fragments 😀 ".repeat(500);
     let bytes = text.as_bytes();
     client
