@@ -696,12 +696,20 @@ impl Connection {
         match ready {
             Ready::HandshakeRequest => match self.handshake.as_deref() {
                 Some(Handshake::AwaitingDecision(request)) => Event::HandshakeRequest(request),
-                _ => unreachable!("handshake request event without a request"),
+                // Not reachable: the event is made only in that state. Checked
+                // in debug builds (tests, fuzzing); never a panic in release.
+                _ => {
+                    debug_assert!(false, "handshake request event without a request");
+                    Event::Failed(Error::MalformedRequest)
+                }
             },
             Ready::HandshakeAnswered { accepted } => match self.handshake.as_deref() {
                 Some(Handshake::Answered(response)) if accepted => Event::Connected(response),
                 Some(Handshake::Answered(response)) => Event::HandshakeRejected(response),
-                _ => unreachable!("handshake response event without a response"),
+                _ => {
+                    debug_assert!(false, "handshake response event without a response");
+                    Event::Failed(Error::MalformedResponse)
+                }
             },
             Ready::Message(kind, payload) => {
                 let bytes = match payload {
@@ -813,7 +821,8 @@ impl Connection {
             Handshake::ReadingResponse { key, request, .. } => {
                 handshake::parse_response(head, max_headers, key, request).map(Handshake::Answered)
             }
-            _ => unreachable!(),
+            // Returned above for every other state.
+            _ => return Step::NeedInput,
         };
         self.input.consume(end);
         match outcome {
@@ -837,7 +846,8 @@ impl Connection {
                         self.release.drop_handshake = true;
                         Step::Event(Ready::HandshakeAnswered { accepted })
                     }
-                    _ => unreachable!(),
+                    // `next` is one of the two states above.
+                    _ => Step::NeedInput,
                 }
             }
         }
