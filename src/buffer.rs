@@ -28,10 +28,6 @@ impl ByteQueue {
         &self.buf[self.head..]
     }
 
-    pub(crate) fn live_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.head..]
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.buf.len() - self.head
     }
@@ -87,10 +83,93 @@ impl ByteQueue {
         self.reserve(additional);
         write(&mut self.buf);
     }
+}
 
-    /// Removes `n` bytes that sit at offset `at` of the live region by moving
-    /// the bytes before them forward (used to glue a split character across a
-    /// frame header). Returns nothing; `at + n` must not exceed `len()`.
+/// The receive buffer. Unlike [`ByteQueue`] its `Vec` stays initialized past
+/// the filled part, so the caller can read the transport straight into it
+/// (`spare`, then `commit`) without a copy and without zero-filling on every
+/// read: each byte of capacity is zeroed once, when it is first needed.
+#[derive(Debug, Default)]
+pub(crate) struct InputBuffer {
+    buf: Vec<u8>,
+    head: usize,
+    /// End of the filled part; `buf[tail..]` is initialized spare room.
+    tail: usize,
+}
+
+impl InputBuffer {
+    pub(crate) const fn new() -> Self {
+        InputBuffer {
+            buf: Vec::new(),
+            head: 0,
+            tail: 0,
+        }
+    }
+
+    /// The bytes received and not yet consumed.
+    pub(crate) fn live(&self) -> &[u8] {
+        &self.buf[self.head..self.tail]
+    }
+
+    pub(crate) fn live_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.head..self.tail]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tail - self.head
+    }
+
+    /// Drops `n` bytes (at most all of them) from the front.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.head += n.min(self.len());
+        if self.head == self.tail {
+            self.clear();
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.tail = 0;
+        if self.buf.len() > RETAIN_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Gives memory back entirely when nothing is buffered.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.len() == 0 {
+            *self = InputBuffer::new();
+        }
+    }
+
+    /// At least `min` bytes of room after the filled part, moving the live
+    /// bytes to the front first when that avoids growing.
+    pub(crate) fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.buf.len() - self.tail < min {
+            if self.head > 0 {
+                self.buf.copy_within(self.head..self.tail, 0);
+                self.tail -= self.head;
+                self.head = 0;
+            }
+            if self.buf.len() - self.tail < min {
+                self.buf.resize(self.tail + min, 0);
+            }
+        }
+        &mut self.buf[self.tail..]
+    }
+
+    /// Marks `n` bytes of the spare room as received.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.tail = (self.tail + n).min(self.buf.len());
+    }
+
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
+    }
+
+    /// Removes `n` bytes at offset `at` of the live part by moving the bytes
+    /// before them forward (glues a split character to the next payload).
     pub(crate) fn remove_gap(&mut self, at: usize, n: usize) {
         let start = self.head;
         self.buf.copy_within(start..start + at, start + n);
