@@ -22,12 +22,14 @@
 //!
 //! `MODEL_CASES=200000 cargo test --release --test model` runs a longer soak.
 
+mod testkit;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
-use std::fmt;
 use std::time::Duration;
+use testkit::{Blob, Rng};
 use wsmachine::{
     CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState, ReceiveMode, Role,
 };
@@ -46,46 +48,6 @@ fn cases(n: u32) -> ProptestConfig {
             "proptest-regressions/model.txt",
         ))),
         ..ProptestConfig::default()
-    }
-}
-
-/// SplitMix64: deterministic chunk sizes and masking keys.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A chunk size in `1..=max`.
-    fn chunk(&mut self, max: usize) -> usize {
-        1 + (self.next() % max.max(1) as u64) as usize
-    }
-
-    fn key(&mut self) -> [u8; 4] {
-        let b = self.next().to_le_bytes();
-        [b[0], b[1], b[2], b[3]]
-    }
-}
-
-/// Bytes with a short `Debug`, so a failing case stays readable.
-#[derive(Clone, Default, PartialEq, Eq)]
-struct Blob(Vec<u8>);
-
-impl fmt::Debug for Blob {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const SHOWN: usize = 40;
-        let shown = &self.0[..self.0.len().min(SHOWN)];
-        write!(f, "b\"{}\"", shown.escape_ascii())?;
-        if self.0.len() > SHOWN {
-            write!(f, "...({} bytes)", self.0.len())?;
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,44 @@
+//! Test helpers shared by `tests/properties.rs` and `tests/model.rs`.
+#![allow(dead_code)]
+
+use std::fmt;
+
+/// SplitMix64: deterministic chunk sizes, masking keys and filler bytes.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A chunk size in `1..=max`.
+    pub fn chunk(&mut self, max: usize) -> usize {
+        1 + (self.next() % max.max(1) as u64) as usize
+    }
+
+    pub fn key(&mut self) -> [u8; 4] {
+        let b = self.next().to_le_bytes();
+        [b[0], b[1], b[2], b[3]]
+    }
+}
+
+/// Bytes with a short `Debug`, so a failing 70 KiB case stays readable.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 48;
+        let shown = &self.0[..self.0.len().min(SHOWN)];
+        write!(f, "b\"{}\"", shown.escape_ascii())?;
+        if self.0.len() > SHOWN {
+            write!(f, "...({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
