@@ -130,7 +130,10 @@ impl InputBuffer {
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.tail = 0;
-        if self.buf.len() > RETAIN_CAPACITY {
+        // A 64 KiB read on top of a partial frame grows the buffer a little
+        // past 64 KiB; freeing it then would re-allocate and re-zero it on
+        // the next read. Twice the retained size leaves room for that.
+        if self.buf.len() > 2 * RETAIN_CAPACITY {
             self.buf = Vec::new();
         }
     }

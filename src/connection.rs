@@ -175,6 +175,9 @@ enum Ready {
         accepted: bool,
     },
     Message(MessageKind, Payload),
+    /// A text message that is one whole frame at the front of the input,
+    /// unmasked but not yet validated (`Connection::whole_text` does that).
+    WholeText(usize),
     Chunk {
         kind: MessageKind,
         from_message: bool,
@@ -539,7 +542,26 @@ impl Connection {
             return None;
         }
         let ready = self.step()?;
+        if let Ready::WholeText(len) = ready {
+            return Some(self.whole_text(len));
+        }
         Some(self.materialize(ready))
+    }
+
+    /// A text message that arrived as one whole frame is validated here, in
+    /// the same pass that yields its `&str`: one look at the bytes instead of
+    /// two. The failure path can still run because the text borrows only
+    /// the input (`split_for_failure`).
+    fn whole_text(&mut self, len: usize) -> Event<'_> {
+        let (input, mut failing) = self.split_for_failure();
+        let input: &InputBuffer = input;
+        match simdutf8::basic::from_utf8(&input.live()[..len]) {
+            Ok(text) => Event::Text(text),
+            Err(_) => match failing.fail(Error::InvalidUtf8) {
+                Ready::Failed(error) => Event::Failed(error),
+                _ => Event::Failed(Error::InvalidUtf8),
+            },
+        }
     }
 
     fn backpressure_change(&mut self) -> Option<bool> {
@@ -782,6 +804,11 @@ impl Connection {
                 reason: validated_str(input.get(2..len).unwrap_or_default()),
             },
             Ready::Failed(error) => Event::Failed(error),
+            // `next_event` hands these to `whole_text`; not reachable here.
+            Ready::WholeText(_) => {
+                debug_assert!(false, "whole text must be validated by whole_text");
+                Event::Failed(Error::InvalidUtf8)
+            }
         }
     }
 
@@ -890,17 +917,74 @@ impl Connection {
     fn step_frames(&mut self) -> Step {
         let frame = match self.frame {
             Some(frame) => frame,
-            None => match self.read_frame_header() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Step::NeedInput,
-                Err(error) => return Step::Event(self.fail(error)),
-            },
+            None => {
+                if let Some(ready) = self.whole_frame() {
+                    return Step::Event(ready);
+                }
+                match self.read_frame_header() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return Step::NeedInput,
+                    Err(error) => return Step::Event(self.fail(error)),
+                }
+            }
         };
         if frame.opcode.is_control() {
             self.step_control(frame)
         } else {
             self.step_data(frame)
         }
+    }
+
+    /// The common case in one go: a whole unfragmented, uncompressed data
+    /// frame with a short header is buffered and no message is in progress.
+    /// Everything else, every error included, takes the general path, which
+    /// would reach the same result in several rounds.
+    fn whole_frame(&mut self) -> Option<Ready> {
+        if self.config.receive_mode != ReceiveMode::Message
+            || self.incoming.kind.is_some()
+            || self.carried != 0
+        {
+            return None;
+        }
+        let live = self.input.live_mut();
+        let [first, second] = *live.first_chunk::<2>()?;
+        let kind = match first {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return None,
+        };
+        let masked = second & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return None;
+        }
+        let (len, length_bytes) = match second & 0x7f {
+            127 => return None,
+            126 => {
+                let len = u16::from_be_bytes(*live.get(2..)?.first_chunk::<2>()?) as usize;
+                if len < 126 {
+                    return None;
+                }
+                (len, 2)
+            }
+            len => (len as usize, 0),
+        };
+        if len > self.config.max_frame_size || len > self.config.max_message_size {
+            return None;
+        }
+        let key_at = 2 + length_bytes;
+        let header_len = key_at + if masked { 4 } else { 0 };
+        let (header, rest) = live.split_at_mut_checked(header_len)?;
+        let payload = rest.get_mut(..len)?;
+        if masked {
+            let key = *header.get(key_at..)?.first_chunk::<4>()?;
+            apply_mask(payload, key, 0);
+        }
+        self.input.consume(header_len);
+        self.release.consume = len;
+        Some(match kind {
+            MessageKind::Text => Ready::WholeText(len),
+            MessageKind::Binary => Ready::Message(kind, Payload::Input(len)),
+        })
     }
 
     /// Parses and checks the next frame header, consuming it from the input.
@@ -1035,6 +1119,25 @@ impl Connection {
         let carried = self.carried as usize;
         let available = (self.input.len() - carried).min(frame.remaining);
         let kind = self.incoming.kind.unwrap_or(MessageKind::Binary);
+        let single_frame = frame.fin && frame.opcode != OpCode::Continuation;
+        if single_frame
+            && self.config.receive_mode == ReceiveMode::Message
+            && frame.processed == 0
+            && available == frame.remaining
+        {
+            // The whole message is here at the first look: unmask it and
+            // hand it out; text is validated once, in `whole_text`.
+            if let Some(key) = frame.mask {
+                apply_mask(&mut self.input.live_mut()[..available], key, 0);
+            }
+            self.frame = None;
+            self.incoming = Incoming::default();
+            self.release.consume = available;
+            return Step::Event(match kind {
+                MessageKind::Text => Ready::WholeText(available),
+                MessageKind::Binary => Ready::Message(kind, Payload::Input(available)),
+            });
+        }
         if available > frame.processed {
             let fresh = &mut self.input.live_mut()[carried + frame.processed..carried + available];
             if let Some(key) = frame.mask {
@@ -1214,50 +1317,51 @@ impl Connection {
 
     /// Fails the connection: queues the Close frame or HTTP response the
     /// error calls for, and makes the error sticky.
-    /// Failures after which the peer is presumed gone.
-    fn is_abort(&self, error: Error) -> bool {
-        match error {
-            Error::KeepaliveTimeout => self.config.abort_on_keepalive_timeout,
-            Error::CloseTimeout | Error::AbnormalClosure => true,
-            _ => false,
-        }
+    fn fail(&mut self, error: Error) -> Ready {
+        let (input, mut failing) = self.split_for_failure();
+        let ready = failing.fail(error);
+        // Nothing received will be handed out any more: free it now.
+        input.clear();
+        input.release_if_empty();
+        ready
     }
 
-    fn fail(&mut self, error: Error) -> Ready {
-        if self.phase == Phase::Handshaking && self.role == Role::Server {
-            if error.http_status().is_some() {
-                self.output
-                    .write_with(256, |out| handshake::write_error_response(out, error));
-            }
-        } else if self.is_abort(error) {
-            // Nobody will read what is queued: let the caller drop the transport now.
-            self.output.clear();
-            self.output.release_if_empty();
-        } else if self.phase == Phase::Open && !self.close_sent {
-            if let Some(code) = error.close_code() {
-                let reason = error.description().as_bytes();
-                let mut payload = [0u8; 2 + MAX_REASON_LEN];
-                payload[..2].copy_from_slice(&code.0.to_be_bytes());
-                payload[2..2 + reason.len()].copy_from_slice(reason);
-                self.write_frame(OpCode::Close, true, &payload[..2 + reason.len()]);
-                self.close_sent = true;
-            }
-        }
-        self.error = Some(error);
-        self.phase = Phase::Closed;
-        // Nothing received will be handed out any more: free it now.
-        self.input.clear();
-        self.input.release_if_empty();
-        self.message = Vec::new();
-        self.frame = None;
-        self.incoming = Incoming::default();
-        self.carried = 0;
-        self.release = Release {
-            drop_handshake: true,
-            ..Release::default()
+    /// The input buffer and, apart from it, everything a failure changes:
+    /// lets an event borrow the input while the failure path stays open.
+    fn split_for_failure(&mut self) -> (&mut InputBuffer, Failing<'_>) {
+        let Connection {
+            config,
+            role,
+            phase,
+            input,
+            output,
+            message,
+            frame,
+            incoming,
+            carried,
+            keys,
+            release,
+            error,
+            close_sent,
+            timers,
+            ..
+        } = self;
+        let failing = Failing {
+            config,
+            role: *role,
+            phase,
+            output,
+            message,
+            frame,
+            incoming,
+            carried,
+            keys: keys.as_mut(),
+            release,
+            error,
+            close_sent,
+            timers,
         };
-        self.timers = Timers::default();
-        Ready::Failed(error)
+        (input, failing)
     }
 
     // ------------------------------------------------------------ handshake
@@ -1661,6 +1765,79 @@ impl core::ops::Deref for FrameHead {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.as_ref()
+    }
+}
+
+/// The parts of a [`Connection`] that failing changes, borrowed apart from
+/// its input (see `Connection::split_for_failure`).
+struct Failing<'a> {
+    config: &'a Config,
+    role: Role,
+    phase: &'a mut Phase,
+    output: &'a mut ByteQueue,
+    message: &'a mut Vec<u8>,
+    frame: &'a mut Option<FrameState>,
+    incoming: &'a mut Incoming,
+    carried: &'a mut u8,
+    keys: Option<&'a mut KeyStream>,
+    release: &'a mut Release,
+    error: &'a mut Option<Error>,
+    close_sent: &'a mut bool,
+    timers: &'a mut Timers,
+}
+
+impl Failing<'_> {
+    /// Failures after which the peer is presumed gone.
+    fn is_abort(&self, error: Error) -> bool {
+        match error {
+            Error::KeepaliveTimeout => self.config.abort_on_keepalive_timeout,
+            Error::CloseTimeout | Error::AbnormalClosure => true,
+            _ => false,
+        }
+    }
+
+    /// Queues the Close frame or HTTP response the error calls for and makes
+    /// the error sticky. The input is left to the caller: the machine frees
+    /// it once closed, at the latest on the next call.
+    fn fail(&mut self, error: Error) -> Ready {
+        if *self.phase == Phase::Handshaking && self.role == Role::Server {
+            if error.http_status().is_some() {
+                self.output
+                    .write_with(256, |out| handshake::write_error_response(out, error));
+            }
+        } else if self.is_abort(error) {
+            // Nobody will read what is queued: let the caller drop the transport now.
+            self.output.clear();
+            self.output.release_if_empty();
+        } else if *self.phase == Phase::Open && !*self.close_sent {
+            if let Some(code) = error.close_code() {
+                let reason = error.description().as_bytes();
+                let mut payload = [0u8; 2 + MAX_REASON_LEN];
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                encode_frame(
+                    self.output,
+                    self.keys.as_deref_mut(),
+                    OpCode::Close,
+                    true,
+                    0,
+                    &payload[..2 + reason.len()],
+                );
+                *self.close_sent = true;
+            }
+        }
+        *self.error = Some(error);
+        *self.phase = Phase::Closed;
+        *self.message = Vec::new();
+        *self.frame = None;
+        *self.incoming = Incoming::default();
+        *self.carried = 0;
+        *self.release = Release {
+            drop_handshake: true,
+            ..Release::default()
+        };
+        *self.timers = Timers::default();
+        Ready::Failed(error)
     }
 }
 
