@@ -133,7 +133,7 @@ impl InputBuffer {
         // A 64 KiB read on top of a partial frame grows the buffer a little
         // past 64 KiB; freeing it then would re-allocate and re-zero it on
         // the next read. Twice the retained size leaves room for that.
-        if self.buf.len() > 2 * RETAIN_CAPACITY {
+        if self.buf.capacity() > 2 * RETAIN_CAPACITY {
             self.buf = Vec::new();
         }
     }
@@ -148,17 +148,21 @@ impl InputBuffer {
     /// At least `min` bytes of room after the filled part, moving the live
     /// bytes to the front first when that avoids growing.
     pub(crate) fn spare(&mut self, min: usize) -> &mut [u8] {
+        self.compact_for(min);
         if self.buf.len() - self.tail < min {
-            if self.head > 0 {
-                self.buf.copy_within(self.head..self.tail, 0);
-                self.tail -= self.head;
-                self.head = 0;
-            }
-            if self.buf.len() - self.tail < min {
-                self.buf.resize(self.tail + min, 0);
-            }
+            self.buf.resize(self.tail + min, 0);
         }
         &mut self.buf[self.tail..]
+    }
+
+    /// Moves the live bytes to the front when the room after them is short
+    /// of `min`, so growing is the last resort.
+    fn compact_for(&mut self, min: usize) {
+        if self.buf.len() - self.tail < min && self.head > 0 {
+            self.buf.copy_within(self.head..self.tail, 0);
+            self.tail -= self.head;
+            self.head = 0;
+        }
     }
 
     /// Marks `n` bytes of the spare room as received.
@@ -166,9 +170,34 @@ impl InputBuffer {
         self.tail = (self.tail + n).min(self.buf.len());
     }
 
+    /// Appends `bytes`.
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
-        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
-        self.commit(bytes.len());
+        self.append(bytes, None);
+    }
+
+    /// Appends `bytes` unmasked with `key` from payload offset `phase`, in
+    /// the same pass as the copy.
+    pub(crate) fn extend_masked(&mut self, bytes: &[u8], key: [u8; 4], phase: usize) {
+        self.append(bytes, Some((key, phase)));
+    }
+
+    /// Copies into the spare room when there is enough; otherwise appends to
+    /// the `Vec` itself, so growing never zero-fills what is written at once.
+    fn append(&mut self, bytes: &[u8], mask: Option<([u8; 4], usize)>) {
+        self.compact_for(bytes.len());
+        if let Some(room) = self.buf.get_mut(self.tail..self.tail + bytes.len()) {
+            match mask {
+                Some((key, phase)) => copy_unmasked(room, bytes, key, phase),
+                None => room.copy_from_slice(bytes),
+            }
+        } else {
+            self.buf.truncate(self.tail);
+            match mask {
+                Some((key, phase)) => extend_unmasked(&mut self.buf, bytes, key, phase),
+                None => self.buf.extend_from_slice(bytes),
+            }
+        }
+        self.tail += bytes.len();
     }
 
     /// Removes `n` bytes at offset `at` of the live part by moving the bytes
@@ -178,4 +207,17 @@ impl InputBuffer {
         self.buf.copy_within(start..start + at, start + n);
         self.head += n;
     }
+}
+
+/// Copies `src` into `dst` and unmasks the copy while it is in cache.
+fn copy_unmasked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
+    dst.copy_from_slice(src);
+    crate::mask::apply_mask(dst, key, phase);
+}
+
+/// Appends `src` to `dst` and unmasks the new bytes while they are in cache.
+fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
+    let start = dst.len();
+    dst.extend_from_slice(src);
+    crate::mask::apply_mask(&mut dst[start..], key, phase);
 }

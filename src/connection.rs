@@ -488,7 +488,30 @@ impl Connection {
             return;
         }
         self.timers.received |= !bytes.is_empty();
-        self.input.extend(bytes);
+        let direct = self.unmask_on_arrival(bytes.len());
+        let (payload, rest) = bytes.split_at(direct.map_or(0, |(len, _, _)| len));
+        if let Some((_, key, phase)) = direct {
+            self.input.extend_masked(payload, key, phase);
+        }
+        self.input.extend(rest);
+    }
+
+    /// How many of `arriving` bytes continue the payload of a masked binary
+    /// (or compressed) frame whose buffered bytes are all processed, with the
+    /// key and payload offset to unmask them: those are unmasked while they
+    /// are copied in, which saves a second pass over them, and count as
+    /// processed at once. Text still needs its validation pass in `step`.
+    fn unmask_on_arrival(&mut self, arriving: usize) -> Option<(usize, [u8; 4], usize)> {
+        let frame = self.frame.as_mut()?;
+        let key = frame.mask?;
+        let plain = self.incoming.kind == Some(MessageKind::Binary) || self.incoming.compressed;
+        let buffered = self.input.len() - self.carried as usize;
+        if frame.opcode.is_control() || !plain || frame.processed != buffered {
+            return None;
+        }
+        let len = frame.remaining.saturating_sub(buffered).min(arriving);
+        frame.processed += len;
+        Some((len, key, frame.phase as usize + buffered))
     }
 
     /// Zero-copy receive, step one: room for at least `min` bytes to read

@@ -601,10 +601,17 @@ fn with_flips(head: Vec<u8>, frames: Vec<u8>, flips: &[(Index, u8)], head_too: b
 
 /// Feeds `input` to a fresh connection in chunks of `sizes()` bytes, draining
 /// events and output after each, then optionally the end of input.
-fn feed(
+fn feed(conn: Connection, input: &[u8], sizes: impl FnMut() -> usize, eof: bool) -> Recorder {
+    feed_draining(conn, input, sizes, || true, eof)
+}
+
+/// [`feed`], draining after a chunk only when `drain()` says so: bytes then
+/// arrive while earlier ones are still unprocessed.
+fn feed_draining(
     mut conn: Connection,
     input: &[u8],
     mut sizes: impl FnMut() -> usize,
+    mut drain: impl FnMut() -> bool,
     eof: bool,
 ) -> Recorder {
     let mut rec = Recorder::default();
@@ -614,8 +621,10 @@ fn feed(
         let n = sizes().clamp(1, rest.len());
         conn.receive(&rest[..n]);
         rest = &rest[n..];
-        rec.drain(&mut conn);
-        rec.take_output(&mut conn);
+        if drain() || rest.is_empty() {
+            rec.drain(&mut conn);
+            rec.take_output(&mut conn);
+        }
     }
     if eof {
         conn.receive_eof();
@@ -653,13 +662,27 @@ fn assert_split_invariant(
     let bytes = feed(make(), input, || 1, eof);
     let mut rng = Rng(seed);
     let random = feed(make(), input, || rng.chunk(max), eof);
+    let mut sizes = Rng(seed ^ 0x5eed);
+    let mut drains = Rng(seed.rotate_left(17));
+    let lazy = feed_draining(
+        make(),
+        input,
+        || sizes.chunk(max),
+        || drains.chunk(4) == 1,
+        eof,
+    );
     if stream {
         // Checks kinds and `last` flags of every message, finished or not.
-        for rec in [&whole, &bytes, &random] {
+        for rec in [&whole, &bytes, &random, &lazy] {
             assemble(&rec.events);
         }
     }
-    for (name, other) in [("byte by byte", &bytes), ("random chunks", &random)] {
+    let runs = [
+        ("byte by byte", &bytes),
+        ("random chunks", &random),
+        ("random chunks, drained now and then", &lazy),
+    ];
+    for (name, other) in runs {
         if whole.output != other.output {
             let at = (whole.output.iter().zip(&other.output)).take_while(|(a, b)| a == b);
             panic!("output differs {name} from byte {}", at.count());
