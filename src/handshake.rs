@@ -513,7 +513,7 @@ impl ClientRequest {
                 .target
                 .bytes()
                 .any(|b| b.is_ascii_whitespace() || b == 0)
-            && self.origin.as_deref().map_or(true, single_line)
+            && self.origin.as_deref().is_none_or(single_line)
             && self
                 .protocols
                 .iter()

@@ -10,33 +10,72 @@ fn reference(data: &[u8], key: [u8; 4], phase: usize) -> Vec<u8> {
     out
 }
 
+/// Masks `source[start..start + len]` with every implementation and with
+/// `apply_mask`, and compares each whole buffer (so a write outside the range
+/// shows too) with the scalar reference.
+fn check_all(source: &[u8], key: [u8; 4], len: usize, start: usize, phase: usize) {
+    let mut expected = source.to_vec();
+    apply_mask_scalar(&mut expected[start..start + len], key, phase);
+    for imp in MaskImpl::available() {
+        let mut got = source.to_vec();
+        imp.apply(&mut got[start..start + len], key, phase);
+        assert!(
+            got == expected,
+            "{imp:?} len {len} start {start} phase {phase}"
+        );
+    }
+    let mut got = source.to_vec();
+    apply_mask(&mut got[start..start + len], key, phase);
+    assert!(
+        got == expected,
+        "apply_mask len {len} start {start} phase {phase}"
+    );
+}
+
 #[test]
 fn every_impl_matches_the_reference_for_all_lengths_phases_and_offsets() {
     let key = [0xA5, 0x3C, 0x0F, 0xF0];
     let source: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
-    let impls = MaskImpl::available();
     for len in 0..=300 {
         for start in 0..33 {
             for phase in 0..4 {
-                let mut expected = source.clone();
-                apply_mask_scalar(&mut expected[start..start + len], key, phase);
-                for imp in &impls {
-                    let mut got = source.clone();
-                    imp.apply(&mut got[start..start + len], key, phase);
-                    assert_eq!(
-                        got, expected,
-                        "{imp:?} len {len} start {start} phase {phase}"
-                    );
-                }
-                let mut got = source.clone();
-                apply_mask(&mut got[start..start + len], key, phase);
-                assert_eq!(
-                    got, expected,
-                    "apply_mask len {len} start {start} phase {phase}"
-                );
+                check_all(&source, key, len, start, phase);
             }
         }
     }
+}
+
+/// From 1 KiB on the vector passes align their body and mask a head of up to
+/// one vector (64 bytes) on its own: every head (start offset) and every tail
+/// (length) around there, and some lengths far past it.
+#[test]
+fn every_impl_matches_the_reference_on_aligned_passes() {
+    let key = [0x12, 0x9E, 0x7B, 0xC4];
+    let source: Vec<u8> = (0..5000u32).map(|i| (i * 13 + 5) as u8).collect();
+    let lengths = (1000..=1100).chain([2047, 2048, 2049, 4095, 4096, 4097, 4931]);
+    for len in lengths {
+        for start in 0..65 {
+            for phase in 0..4 {
+                check_all(&source, key, len, start, phase);
+            }
+        }
+    }
+}
+
+/// The bench and the tests run what `available` lists: it must list every
+/// explicit pass this CPU can run.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn available_lists_every_pass_this_cpu_has() {
+    let all = MaskImpl::available();
+    assert_eq!(
+        all.contains(&MaskImpl::Avx2),
+        std::is_x86_feature_detected!("avx2")
+    );
+    assert_eq!(
+        all.contains(&MaskImpl::Avx512),
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2")
+    );
 }
 
 proptest! {
