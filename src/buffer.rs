@@ -158,10 +158,21 @@ impl InputBuffer {
     /// Moves the live bytes to the front when the room after them is short
     /// of `min`, so growing is the last resort.
     fn compact_for(&mut self, min: usize) {
-        if self.buf.len() - self.tail < min && self.head > 0 {
+        if self.buf.capacity() - self.tail < min && self.head > 0 {
             self.buf.copy_within(self.head..self.tail, 0);
             self.tail -= self.head;
             self.head = 0;
+        }
+    }
+
+    /// Room for `additional` more bytes in one allocation, when it is known
+    /// they will come: growing by doubling would copy the live bytes several
+    /// times over.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.compact_for(additional);
+        if self.buf.capacity() - self.tail < additional {
+            self.buf.truncate(self.tail);
+            self.buf.reserve_exact(additional);
         }
     }
 
@@ -187,13 +198,13 @@ impl InputBuffer {
         self.compact_for(bytes.len());
         if let Some(room) = self.buf.get_mut(self.tail..self.tail + bytes.len()) {
             match mask {
-                Some((key, phase)) => copy_unmasked(room, bytes, key, phase),
+                Some((key, phase)) => crate::mask::copy_masked(room, bytes, key, phase),
                 None => room.copy_from_slice(bytes),
             }
         } else {
             self.buf.truncate(self.tail);
             match mask {
-                Some((key, phase)) => extend_unmasked(&mut self.buf, bytes, key, phase),
+                Some((key, phase)) => crate::mask::extend_masked(&mut self.buf, bytes, key, phase),
                 None => self.buf.extend_from_slice(bytes),
             }
         }
@@ -207,17 +218,4 @@ impl InputBuffer {
         self.buf.copy_within(start..start + at, start + n);
         self.head += n;
     }
-}
-
-/// Copies `src` into `dst` and unmasks the copy while it is in cache.
-fn copy_unmasked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
-    dst.copy_from_slice(src);
-    crate::mask::apply_mask(dst, key, phase);
-}
-
-/// Appends `src` to `dst` and unmasks the new bytes while they are in cache.
-fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
-    let start = dst.len();
-    dst.extend_from_slice(src);
-    crate::mask::apply_mask(&mut dst[start..], key, phase);
 }

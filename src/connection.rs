@@ -488,12 +488,27 @@ impl Connection {
             return;
         }
         self.timers.received |= !bytes.is_empty();
+        self.reserve_rest_of_frame(bytes.len());
         let direct = self.unmask_on_arrival(bytes.len());
         let (payload, rest) = bytes.split_at(direct.map_or(0, |(len, _, _)| len));
         if let Some((_, key, phase)) = direct {
             self.input.extend_masked(payload, key, phase);
         }
         self.input.extend(rest);
+    }
+
+    /// A data frame that has proven large (by delivering
+    /// [`RESERVE_AFTER`] bytes, not just by declaring a length) gets room
+    /// for the rest of its payload at once, so the buffer is not copied at
+    /// every doubling. Its length is within `max_frame_size`, checked with
+    /// the header.
+    fn reserve_rest_of_frame(&mut self, arriving: usize) {
+        let Some(frame) = self.frame else { return };
+        let buffered = self.input.len() - self.carried as usize;
+        let rest = frame.remaining.saturating_sub(buffered);
+        if !frame.opcode.is_control() && buffered >= RESERVE_AFTER && rest > arriving {
+            self.input.reserve(rest);
+        }
     }
 
     /// How many of `arriving` bytes continue the payload of a masked binary
@@ -531,6 +546,7 @@ impl Connection {
     /// ```
     pub fn receive_buffer(&mut self, min: usize) -> &mut [u8] {
         self.apply_release();
+        self.reserve_rest_of_frame(min);
         self.input.spare(min.max(1))
     }
 
@@ -1764,7 +1780,7 @@ fn encode_frame(
     output.write_with(header_len + payload.len(), |out| {
         out.extend_from_slice(&encoded[..header_len]);
         match mask {
-            Some(key) => extend_masked(out, payload, key),
+            Some(key) => extend_masked(out, payload, key, 0),
             None => out.extend_from_slice(payload),
         }
     });
@@ -1863,6 +1879,10 @@ impl Failing<'_> {
         Ready::Failed(error)
     }
 }
+
+/// Payload bytes a frame must have delivered before the input buffer is
+/// grown to its whole declared length at once.
+const RESERVE_AFTER: usize = 32 * 1024;
 
 /// Outcome of one round of [`Connection::step`].
 enum Step {

@@ -83,18 +83,45 @@ pub fn apply_mask_portable(data: &mut [u8], key: [u8; 4], phase: usize) {
     }
 }
 
-/// Copies `src` onto the end of `dst` and masks the copy (the client send
-/// path): a memcpy, then the fast in-place mask while the bytes are in cache.
+/// Copies `src` into `dst` and masks the copy in the same pass (the receive
+/// path: a payload read from the transport is unmasked as it is stored).
+/// Copies `min(dst.len(), src.len())` bytes.
+///
+/// ```
+/// let mut out = [0u8; 5];
+/// wsmachine::mask::copy_masked(&mut out, b"Hello", [0x37, 0xfa, 0x21, 0x3d], 0);
+/// assert_eq!(out, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
+#[inline]
+pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
+    let len = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..len], &src[..len]);
+    #[cfg(target_arch = "x86_64")]
+    if len >= x86::COPY_FROM && x86::copy_masked_widest(dst, src, key, phase) {
+        return;
+    }
+    dst.copy_from_slice(src);
+    apply_mask_portable(dst, key, phase);
+}
+
+/// Appends `src` to `dst`, masked from payload offset `phase`: one pass into
+/// the `Vec`'s spare capacity where a vector unit allows it (the client send
+/// path, and the receive path when the input buffer grows).
 ///
 /// ```
 /// let mut out = Vec::new();
-/// wsmachine::mask::extend_masked(&mut out, b"Hello", [0x37, 0xfa, 0x21, 0x3d]);
+/// wsmachine::mask::extend_masked(&mut out, b"Hello", [0x37, 0xfa, 0x21, 0x3d], 0);
 /// assert_eq!(out, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// ```
-pub fn extend_masked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
+#[inline]
+pub fn extend_masked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= x86::COPY_FROM && x86::extend_masked_widest(dst, src, key, phase) {
+        return;
+    }
     let start = dst.len();
     dst.extend_from_slice(src);
-    apply_mask(&mut dst[start..], key, 0);
+    apply_mask_portable(&mut dst[start..], key, phase);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -367,6 +394,198 @@ mod x86 {
         #[target_feature(enable = "avx2")]
         fn mask_avx2(__m256i, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_xor_si256, mask_short_sse2)
     }
+
+    /// From this many bytes the fused copy-and-mask passes beat a memcpy
+    /// followed by the portable loop.
+    pub(super) const COPY_FROM: usize = 64;
+
+    /// Copies and masks with the widest pass the CPU has and returns true,
+    /// or returns false (nothing done) without AVX2. `dst` and `src` have
+    /// the same length.
+    #[inline]
+    pub(super) fn copy_masked_widest(
+        dst: &mut [u8],
+        src: &[u8],
+        key: [u8; 4],
+        phase: usize,
+    ) -> bool {
+        copy_masked_at(level(), dst, src, key, phase)
+    }
+
+    /// [`copy_masked_widest`] with a given level (for `MaskImpl`).
+    #[inline]
+    pub(super) fn copy_masked_at(
+        level: Level,
+        dst: &mut [u8],
+        src: &[u8],
+        key: [u8; 4],
+        phase: usize,
+    ) -> bool {
+        let len = dst.len().min(src.len());
+        let out = dst.as_mut_ptr();
+        match level.min(self::level()) {
+            // SAFETY: the CPU has the pass's features (`level()`), and `out`
+            // is valid for `len` bytes of writes: it is `dst`, borrowed
+            // exclusively, at least that long; `src` is at least `len` long.
+            Level::Avx512 => unsafe { copy_avx512(out, &src[..len], key, phase) },
+            // SAFETY: as above, for AVX2.
+            Level::Avx2 => unsafe { copy_avx2(out, &src[..len], key, phase) },
+            Level::Baseline => return false,
+        }
+        true
+    }
+
+    /// Appends `src` masked to `dst` through its spare capacity, one pass,
+    /// and returns true; or returns false (nothing done) without AVX2.
+    #[inline]
+    pub(super) fn extend_masked_widest(
+        dst: &mut alloc::vec::Vec<u8>,
+        src: &[u8],
+        key: [u8; 4],
+        phase: usize,
+    ) -> bool {
+        let level = level();
+        if level == Level::Baseline {
+            return false;
+        }
+        dst.reserve(src.len());
+        let start = dst.len();
+        // SAFETY: `reserve` made room for `src.len()` more bytes, so `out`
+        // is valid for that many writes (spare capacity, not yet part of
+        // the Vec); the CPU has the pass's features (`level()`).
+        unsafe {
+            let out = dst.as_mut_ptr().add(start);
+            match level {
+                Level::Avx512 => copy_avx512(out, src, key, phase),
+                _ => copy_avx2(out, src, key, phase),
+            }
+        }
+        // SAFETY: the pass above wrote every one of the `src.len()` bytes
+        // after `start` (it stores each byte of `src`, masked, exactly
+        // once), and they lie within the capacity reserved above.
+        unsafe { dst.set_len(start + src.len()) };
+        true
+    }
+
+    /// Fewer than 32 bytes from `src` to `out`, masked: one 16-byte vector
+    /// if they fit, then byte by byte.
+    ///
+    /// # Safety
+    /// The CPU must support SSE2; `out` must be valid for `src.len()` writes.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    unsafe fn copy_short_sse2(out: *mut u8, src: &[u8], key: [u8; 4], phase: usize) {
+        debug_assert!(src.len() < 32);
+        let mut done = 0;
+        if src.len() >= 16 {
+            // SAFETY: SSE2 is available; 16 bytes are read from `src` (at
+            // least 16 long) and written to `out` (valid for src.len()).
+            unsafe {
+                let lane = _mm_set1_epi32(key_lane(key, phase));
+                let value = _mm_loadu_si128(src.as_ptr().cast::<__m128i>());
+                _mm_storeu_si128(out.cast::<__m128i>(), _mm_xor_si128(value, lane));
+            }
+            done = 16;
+        }
+        let lane = rotate_key(key, phase);
+        for (i, byte) in src.iter().enumerate().skip(done) {
+            // SAFETY: i < src.len(), and `out` is valid for that many writes.
+            unsafe { out.add(i).write(byte ^ lane[i % 4]) };
+        }
+    }
+
+    /// Fewer than 64 bytes: one 32-byte vector if they fit, then
+    /// [`copy_short_sse2`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `out` must be valid for `src.len()` writes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn copy_short_avx2(out: *mut u8, src: &[u8], key: [u8; 4], phase: usize) {
+        debug_assert!(src.len() < 64);
+        if src.len() >= 32 {
+            // SAFETY: AVX2 is available; 32 bytes are read from `src` (at
+            // least 32 long) and written to `out` (valid for src.len()).
+            unsafe {
+                let lane = _mm256_set1_epi32(key_lane(key, phase));
+                let value = _mm256_loadu_si256(src.as_ptr().cast::<__m256i>());
+                _mm256_storeu_si256(out.cast::<__m256i>(), _mm256_xor_si256(value, lane));
+            }
+            // SAFETY: AVX2 implies SSE2; `out + 32` is valid for the
+            // remaining `src.len() - 32` writes.
+            unsafe { copy_short_sse2(out.add(32), &src[32..], key, phase) };
+            return;
+        }
+        // SAFETY: AVX2 implies SSE2; same `out` and length.
+        unsafe { copy_short_sse2(out, src, key, phase) };
+    }
+
+    /// One fused copy-and-mask pass, the same for every width: whole
+    /// vectors, four per step and then one, loaded from `src`, masked and
+    /// stored to `out`; the tail with `$short`. Each byte of `out` is
+    /// written exactly once, so `out` may be uninitialized memory.
+    macro_rules! copy_pass {
+        (
+            $(#[$attr:meta])*
+            fn $name:ident($vector:ty, $set1:ident, $loadu:ident, $storeu:ident, $xor:ident, $short:ident)
+        ) => {
+            $(#[$attr])*
+            unsafe fn $name(out: *mut u8, src: &[u8], key: [u8; 4], phase: usize) {
+                const WIDTH: usize = core::mem::size_of::<$vector>();
+                let body_len = src.len() / WIDTH * WIDTH;
+                let from = src.as_ptr();
+                let mut offset = 0;
+                // SAFETY: the CPU has the pass's target feature (this
+                // function's contract); every access is an unaligned one of
+                // WIDTH bytes at `offset`, and the loops run only while it
+                // ends at or before `body_len` <= `src.len()`: inside `src`
+                // for the loads, and inside the `src.len()` bytes `out` is
+                // valid for (the contract) for the stores.
+                unsafe {
+                    let key = $set1(key_lane(key, phase));
+                    while offset + 4 * WIDTH <= body_len {
+                        let at = from.add(offset).cast::<$vector>();
+                        let to = out.add(offset).cast::<$vector>();
+                        let a = $xor($loadu(at), key);
+                        let b = $xor($loadu(at.add(1)), key);
+                        let c = $xor($loadu(at.add(2)), key);
+                        let d = $xor($loadu(at.add(3)), key);
+                        $storeu(to, a);
+                        $storeu(to.add(1), b);
+                        $storeu(to.add(2), c);
+                        $storeu(to.add(3), d);
+                        offset += 4 * WIDTH;
+                    }
+                    while offset < body_len {
+                        let at = from.add(offset).cast::<$vector>();
+                        $storeu(out.add(offset).cast::<$vector>(), $xor($loadu(at), key));
+                        offset += WIDTH;
+                    }
+                }
+                // SAFETY: the pass's feature implies the narrower ones
+                // `$short` needs; `out + body_len` is valid for the
+                // remaining `src.len() - body_len` writes. Whole vectors
+                // above keep the key's rotation.
+                unsafe { $short(out.add(body_len), &src[body_len..], key, phase) };
+            }
+        };
+    }
+
+    copy_pass! {
+        /// # Safety
+        /// The CPU must support AVX-512F (which implies AVX2); `out` must be
+        /// valid for `src.len()` writes.
+        #[target_feature(enable = "avx512f")]
+        fn copy_avx512(__m512i, _mm512_set1_epi32, _mm512_loadu_si512, _mm512_storeu_si512, _mm512_xor_si512, copy_short_avx2)
+    }
+
+    copy_pass! {
+        /// # Safety
+        /// The CPU must support AVX2; `out` must be valid for `src.len()`
+        /// writes.
+        #[target_feature(enable = "avx2")]
+        fn copy_avx2(__m256i, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_xor_si256, copy_short_sse2)
+    }
 }
 
 /// The implementations behind [`apply_mask`], by name, so tests and benches
@@ -423,6 +642,31 @@ impl MaskImpl {
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => apply_mask_scalar(data, key, phase),
+        }
+    }
+
+    /// Copies `src` into `dst` masked, like [`copy_masked`], with this
+    /// implementation whatever the length (the reference ones copy, then
+    /// mask in place). Falls back to the scalar one if the CPU lacks it.
+    pub fn copy(self, dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
+        let len = dst.len().min(src.len());
+        let (dst, src) = (&mut dst[..len], &src[..len]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let level = match self {
+                MaskImpl::Avx2 => x86::Level::Avx2,
+                MaskImpl::Avx512 => x86::Level::Avx512,
+                _ => x86::Level::Baseline,
+            };
+            if level != x86::Level::Baseline && x86::level() >= level {
+                x86::copy_masked_at(level, dst, src, key, phase);
+                return;
+            }
+        }
+        dst.copy_from_slice(src);
+        match self {
+            MaskImpl::Portable => apply_mask_portable(dst, key, phase),
+            _ => apply_mask_scalar(dst, key, phase),
         }
     }
 }

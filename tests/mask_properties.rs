@@ -2,7 +2,7 @@
 //! for all short lengths, every phase and alignment, and random long inputs.
 
 use proptest::prelude::*;
-use wsmachine::mask::{apply_mask, apply_mask_scalar, extend_masked, MaskImpl};
+use wsmachine::mask::{apply_mask, apply_mask_scalar, copy_masked, extend_masked, MaskImpl};
 
 fn reference(data: &[u8], key: [u8; 4], phase: usize) -> Vec<u8> {
     let mut out = data.to_vec();
@@ -30,6 +30,52 @@ fn check_all(source: &[u8], key: [u8; 4], len: usize, start: usize, phase: usize
         got == expected,
         "apply_mask len {len} start {start} phase {phase}"
     );
+}
+
+/// Copies `source[start..start + len]` masked into a destination at offset
+/// `at` with every implementation's fused copy, with `copy_masked` and with
+/// `extend_masked` (onto `at` bytes already in the Vec), and compares each
+/// whole destination (so a write outside the range shows too).
+fn check_copies(source: &[u8], key: [u8; 4], len: usize, start: usize, at: usize, phase: usize) {
+    let src = &source[start..start + len];
+    let filler = vec![0xEEu8; at + len + 8];
+    let mut expected = filler.clone();
+    expected[at..at + len].copy_from_slice(src);
+    apply_mask_scalar(&mut expected[at..at + len], key, phase);
+    for imp in MaskImpl::available() {
+        let mut got = filler.clone();
+        imp.copy(&mut got[at..at + len], src, key, phase);
+        assert!(
+            got == expected,
+            "{imp:?} copy len {len} start {start} at {at} phase {phase}"
+        );
+    }
+    let mut got = filler.clone();
+    copy_masked(&mut got[at..at + len], src, key, phase);
+    assert!(
+        got == expected,
+        "copy_masked len {len} start {start} at {at} phase {phase}"
+    );
+    let mut grown = filler[..at].to_vec();
+    extend_masked(&mut grown, src, key, phase);
+    assert!(
+        grown == expected[..at + len],
+        "extend_masked len {len} start {start} phase {phase}"
+    );
+}
+
+#[test]
+fn every_fused_copy_matches_the_reference_for_all_lengths_phases_and_offsets() {
+    let key = [0x5A, 0xC3, 0xF0, 0x0F];
+    let source: Vec<u8> = (0..1400u32).map(|i| (i * 11 + 1) as u8).collect();
+    let lengths = (0..=300).chain([511, 512, 513, 1000, 1024, 1031]);
+    for len in lengths {
+        for (start, at) in [(0, 0), (1, 3), (5, 0), (0, 7), (13, 17), (31, 33), (64, 1)] {
+            for phase in 0..4 {
+                check_copies(&source, key, len, start, at, phase);
+            }
+        }
+    }
 }
 
 #[test]
@@ -124,11 +170,14 @@ proptest! {
     }
 
     #[test]
-    fn fused_copy_and_mask_equals_copy_then_mask(data in proptest::collection::vec(any::<u8>(), 0..3000), key in any::<[u8; 4]>(), prefix in proptest::collection::vec(any::<u8>(), 0..40)) {
+    fn fused_copy_and_mask_equals_copy_then_mask(data in proptest::collection::vec(any::<u8>(), 0..3000), key in any::<[u8; 4]>(), prefix in proptest::collection::vec(any::<u8>(), 0..40), phase in 0usize..8) {
         let mut out = prefix.clone();
-        extend_masked(&mut out, &data, key);
+        extend_masked(&mut out, &data, key, phase);
         let mut expected = prefix;
-        expected.extend(reference(&data, key, 0));
+        expected.extend(reference(&data, key, phase));
         prop_assert_eq!(out, expected);
+        let mut copied = vec![0u8; data.len()];
+        copy_masked(&mut copied, &data, key, phase);
+        prop_assert_eq!(copied, reference(&data, key, phase));
     }
 }

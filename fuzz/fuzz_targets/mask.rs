@@ -1,10 +1,10 @@
 #![no_main]
-//! Every masking implementation equals the scalar reference, for every
-//! length, phase, key and starting offset.
+//! Every masking implementation, in place and fused with a copy, equals the
+//! scalar reference, for every length, phase, key and starting offset.
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsmachine::mask::{apply_mask, apply_mask_scalar, extend_masked, MaskImpl};
+use wsmachine::mask::{apply_mask, apply_mask_scalar, copy_masked, extend_masked, MaskImpl};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -27,9 +27,19 @@ fuzz_target!(|input: Input| {
     let mut got = input.data.clone();
     apply_mask(&mut got[start..], input.key, phase);
     assert_eq!(got, expected);
-    if phase % 4 == 0 {
-        let mut fused = Vec::new();
-        extend_masked(&mut fused, &input.data[start..], input.key);
-        assert_eq!(fused, expected[start..]);
+    // The fused copy-and-mask paths: from a source at `start`, into a Vec
+    // that already holds `offset % 7` bytes and into a slice.
+    let prefix = vec![0xA5; input.offset as usize % 7];
+    let mut fused = prefix.clone();
+    extend_masked(&mut fused, &input.data[start..], input.key, phase);
+    assert_eq!(&fused[..prefix.len()], &prefix[..]);
+    assert_eq!(&fused[prefix.len()..], &expected[start..]);
+    for imp in MaskImpl::available() {
+        let mut copied = vec![0u8; input.data.len() - start];
+        imp.copy(&mut copied, &input.data[start..], input.key, phase);
+        assert_eq!(copied, expected[start..], "{imp:?} copy");
     }
+    let mut copied = vec![0u8; input.data.len() - start];
+    copy_masked(&mut copied, &input.data[start..], input.key, phase);
+    assert_eq!(copied, expected[start..]);
 });
