@@ -28,6 +28,25 @@ fn sequence_width(lead: u8) -> usize {
     }
 }
 
+/// Length of the bytes at the end of `input` that start a character too
+/// long to fit: from its leading byte, if that is among the last three.
+/// Zero when the input ends on a complete character (or the end is not
+/// UTF-8 at all; the full check rejects it then).
+fn unfinished_suffix(input: &[u8]) -> usize {
+    let last = &input[input.len().saturating_sub(3)..];
+    for (from_end, &byte) in last.iter().rev().enumerate() {
+        if byte & 0xC0 != 0x80 {
+            let present = from_end + 1;
+            return if sequence_width(byte) > present {
+                present
+            } else {
+                0
+            };
+        }
+    }
+    0
+}
+
 /// What std/simdutf8 say about a slice: everything valid, valid except for an
 /// unfinished tail of `n` bytes, or invalid for good.
 enum Verdict {
@@ -88,11 +107,18 @@ impl Utf8Validator {
             }
             self.carry_len = 0;
         }
-        match check(input) {
+        // A piece cut at an arbitrary point often ends inside a character.
+        // Set those bytes apart first, so the bulk gets the fast yes/no check
+        // once instead of failing it and paying for a second, slower look.
+        let (body, tail) = input.split_at(input.len() - unfinished_suffix(input));
+        if simdutf8::basic::from_utf8(body).is_err() {
+            return Err(InvalidUtf8);
+        }
+        match check(tail) {
             Verdict::Valid => Ok(()),
             Verdict::Invalid => Err(InvalidUtf8),
             Verdict::IncompleteTail(n) => {
-                self.carry[..n].copy_from_slice(&input[input.len() - n..]);
+                self.carry[..n].copy_from_slice(&tail[tail.len() - n..]);
                 self.carry_len = n as u8;
                 Ok(())
             }

@@ -13,6 +13,7 @@ use proptest::test_runner::FileFailurePersistence;
 use testkit::{Blob, Rng};
 use wsmachine::handshake::accept_key;
 use wsmachine::mask::{apply_mask, apply_mask_scalar};
+use wsmachine::utf8::Utf8Validator;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState,
     ReceiveMode, Role,
@@ -462,6 +463,91 @@ proptest! {
         }
         prop_assert_eq!(pieces, whole);
     }
+
+    /// The incremental validator fed in arbitrary pieces fails exactly at
+    /// the first piece after which the bytes so far can no longer begin
+    /// valid UTF-8 (fail-fast, per std's verdict on each prefix), and ends
+    /// complete exactly when the whole is valid.
+    #[test]
+    fn utf8_validator_in_pieces_agrees_with_std(
+        text in utf8_with_damage(),
+        cuts in vec(any::<Index>(), 0..8),
+    ) {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(text.len() + 1)).collect();
+        ends.push(text.len());
+        ends.sort_unstable();
+        let mut validator = Utf8Validator::new();
+        let mut start = 0;
+        for end in ends {
+            let hopeless = matches!(
+                std::str::from_utf8(&text[..end]),
+                Err(e) if e.error_len().is_some()
+            );
+            let verdict = validator.feed(&text[start..end]);
+            prop_assert_eq!(verdict.is_err(), hopeless, "after {} of {} bytes", end, text.len());
+            if hopeless {
+                return Ok(());
+            }
+            start = end;
+        }
+        prop_assert_eq!(validator.is_complete(), std::str::from_utf8(&text).is_ok());
+    }
+}
+
+/// Every short sequence whose end may begin a character, fed at once and
+/// after an ASCII prefix: rejected exactly when std says no continuation
+/// could make it valid.
+#[test]
+fn utf8_validator_rejects_hopeless_endings_at_once() {
+    let interesting = [
+        0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xE0, 0xED, 0xF0, 0xF4, 0xF5,
+        0xFF,
+    ];
+    let mut sequences: Vec<Vec<u8>> = (0..=255u8).map(|a| vec![a]).collect();
+    for a in 0xC0..=0xFFu8 {
+        for &b in &interesting {
+            sequences.push(vec![a, b]);
+            for &c in &interesting {
+                sequences.push(vec![a, b, c]);
+            }
+        }
+    }
+    for sequence in sequences {
+        for prefix in [&b""[..], b"abc"] {
+            let bytes = [prefix, &sequence].concat();
+            let hopeless = matches!(std::str::from_utf8(&bytes), Err(e) if e.error_len().is_some());
+            let verdict = Utf8Validator::new().feed(&bytes);
+            assert_eq!(verdict.is_err(), hopeless, "{bytes:02x?}");
+        }
+    }
+}
+
+/// Mostly valid text of all character widths, sometimes with a few bytes
+/// overwritten or the end cut off.
+fn utf8_with_damage() -> impl Strategy<Value = Vec<u8>> {
+    let text = vec(
+        prop_oneof![
+            4 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('\u{80}', '\u{7ff}'),
+            1 => proptest::char::range('\u{800}', '\u{ffff}'),
+            1 => proptest::char::range('\u{10000}', '\u{10ffff}'),
+        ],
+        0..300,
+    )
+    .prop_map(|chars| chars.into_iter().collect::<String>().into_bytes());
+    let damage = vec((any::<Index>(), any::<u8>()), 0..3);
+    (text, damage, any::<Index>(), any::<bool>()).prop_map(|(mut text, damage, cut, truncate)| {
+        if !text.is_empty() {
+            for (at, byte) in damage {
+                let i = at.index(text.len());
+                text[i] = byte;
+            }
+            if truncate {
+                text.truncate(cut.index(text.len() + 1));
+            }
+        }
+        text
+    })
 }
 
 // ===================================================== 2. split invariance
