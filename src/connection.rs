@@ -165,6 +165,8 @@ enum Payload {
     Input(usize),
     /// The reassembly buffer.
     Message,
+    /// The text reassembly buffer, validated as it was filled.
+    Text,
 }
 
 /// An event found by [`Connection::step`], before it borrows the buffers.
@@ -309,6 +311,9 @@ pub struct Connection {
     input: InputBuffer,
     output: ByteQueue,
     message: Vec<u8>,
+    /// A text message being reassembled, validated piece by piece on the
+    /// way in (message mode, uncompressed).
+    text: String,
     frame: Option<FrameState>,
     incoming: Incoming,
     /// Stream mode: bytes of a split character kept at the front of the input
@@ -344,6 +349,7 @@ impl Connection {
             input: InputBuffer::new(),
             output: ByteQueue::new(),
             message: Vec::new(),
+            text: String::new(),
             frame: None,
             incoming: Incoming::default(),
             carried: 0,
@@ -515,11 +521,15 @@ impl Connection {
     /// (or compressed) frame whose buffered bytes are all processed, with the
     /// key and payload offset to unmask them: those are unmasked while they
     /// are copied in, which saves a second pass over them, and count as
-    /// processed at once. Text still needs its validation pass in `step`.
+    /// processed at once. Text still gets its validation pass in `step`.
     fn unmask_on_arrival(&mut self, arriving: usize) -> Option<(usize, [u8; 4], usize)> {
         let frame = self.frame.as_mut()?;
         let key = frame.mask?;
-        let plain = self.incoming.kind == Some(MessageKind::Binary) || self.incoming.compressed;
+        // Text in message mode is validated by `step_text` from the buffer,
+        // whether unmasked there or here; stream mode validates in place.
+        let plain = self.incoming.kind == Some(MessageKind::Binary)
+            || self.incoming.compressed
+            || self.config.receive_mode == ReceiveMode::Message;
         let buffered = self.input.len() - self.carried as usize;
         if frame.opcode.is_control() || !plain || frame.processed != buffered {
             return None;
@@ -774,6 +784,10 @@ impl Connection {
             if self.message.capacity() > 64 * 1024 {
                 self.message = Vec::new();
             }
+            self.text.clear();
+            if self.text.capacity() > 64 * 1024 {
+                self.text = String::new();
+            }
         }
         if release.drop_handshake {
             self.handshake = None;
@@ -783,6 +797,7 @@ impl Connection {
             self.input.clear();
             self.input.release_if_empty();
             self.message = Vec::new();
+            self.text = String::new();
         }
     }
 
@@ -810,6 +825,7 @@ impl Connection {
                 let bytes = match payload {
                     Payload::Input(len) => &input[..len],
                     Payload::Message => &self.message[..],
+                    Payload::Text => return Event::Text(&self.text),
                 };
                 match kind {
                     MessageKind::Text => Event::Text(validated_str(bytes)),
@@ -1163,6 +1179,7 @@ impl Connection {
             && self.config.receive_mode == ReceiveMode::Message
             && frame.processed == 0
             && available == frame.remaining
+            && frame.remaining == self.incoming.declared
         {
             // The whole message is here at the first look: unmask it and
             // hand it out; text is validated once, in `whole_text`.
@@ -1176,6 +1193,9 @@ impl Connection {
                 MessageKind::Text => Ready::WholeText(available),
                 MessageKind::Binary => Ready::Message(kind, Payload::Input(available)),
             });
+        }
+        if kind == MessageKind::Text && self.config.receive_mode == ReceiveMode::Message {
+            return self.step_text(frame, available);
         }
         if available > frame.processed {
             let fresh = &mut self.input.live_mut()[carried + frame.processed..carried + available];
@@ -1261,6 +1281,46 @@ impl Connection {
                 Step::Event(Ready::Message(kind, Payload::Message))
             }
         }
+    }
+
+    /// Text in message mode that is not one whole frame at the first look:
+    /// each piece is unmasked, validated (fail-fast) and moved into the text
+    /// buffer by the one check that yields its `&str`, so the finished
+    /// message needs no second look. A character split between pieces waits
+    /// in the validator.
+    fn step_text(&mut self, mut frame: FrameState, available: usize) -> Step {
+        if frame.remaining > available && self.text.len() + available >= RESERVE_AFTER {
+            // As for the input: a message that has proven large gets room
+            // for the rest of this frame at once.
+            self.text.reserve(frame.remaining);
+        }
+        let piece = &mut self.input.live_mut()[..available];
+        if let Some(key) = frame.mask {
+            // `receive` may have unmasked the first `processed` bytes.
+            let unmasked = frame.processed.min(available);
+            apply_mask(&mut piece[unmasked..], key, frame.phase as usize + unmasked);
+        }
+        if self.incoming.utf8.feed_into(piece, &mut self.text).is_err() {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        self.input.consume(available);
+        frame.remaining -= available;
+        frame.processed = 0;
+        frame.advance_phase(available);
+        if frame.remaining > 0 {
+            self.frame = Some(frame);
+            return Step::NeedInput;
+        }
+        self.frame = None;
+        if !frame.fin {
+            return Step::Continue;
+        }
+        if !self.incoming.utf8.is_complete() {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        self.incoming = Incoming::default();
+        self.release.clear_message = true;
+        Step::Event(Ready::Message(MessageKind::Text, Payload::Text))
     }
 
     /// Bytes at the end of the text so far that start a character not yet
@@ -1375,6 +1435,7 @@ impl Connection {
             input,
             output,
             message,
+            text,
             frame,
             incoming,
             carried,
@@ -1391,6 +1452,7 @@ impl Connection {
             phase,
             output,
             message,
+            text,
             frame,
             incoming,
             carried,
@@ -1504,7 +1566,7 @@ impl Connection {
     /// handshake head, or a message waiting for its last bytes), plus the
     /// reassembly buffer of a fragmented message.
     pub fn buffered_input(&self) -> usize {
-        self.input.len() + self.message.len()
+        self.input.len() + self.message.len() + self.text.len()
     }
 
     /// True once the connection is closed and its output is fully written:
@@ -1815,6 +1877,7 @@ struct Failing<'a> {
     phase: &'a mut Phase,
     output: &'a mut ByteQueue,
     message: &'a mut Vec<u8>,
+    text: &'a mut String,
     frame: &'a mut Option<FrameState>,
     incoming: &'a mut Incoming,
     carried: &'a mut u8,
@@ -1868,6 +1931,7 @@ impl Failing<'_> {
         *self.error = Some(error);
         *self.phase = Phase::Closed;
         *self.message = Vec::new();
+        *self.text = String::new();
         *self.frame = None;
         *self.incoming = Incoming::default();
         *self.carried = 0;
@@ -1910,4 +1974,4 @@ fn validated_str(bytes: &[u8]) -> &str {
 }
 
 // An idle connection must stay small: this fails the build if it grows.
-const _: () = assert!(core::mem::size_of::<Connection>() <= 320);
+const _: () = assert!(core::mem::size_of::<Connection>() <= 344);

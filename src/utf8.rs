@@ -90,7 +90,39 @@ impl Utf8Validator {
     /// // 0xC0 can never start a valid sequence: rejected at once.
     /// assert!(Utf8Validator::new().feed(&[b'a', 0xC0]).is_err());
     /// ```
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), InvalidUtf8> {
+        self.feed_with(input, |_| {})
+    }
+
+    /// Validates the next piece of text and appends what it completes to
+    /// `out`; an unfinished character at its end is kept until the next
+    /// piece. The check that validates a piece is the one that yields its
+    /// `&str`, so text reassembled this way is looked at once.
+    ///
+    /// ```
+    /// use wsmachine::utf8::Utf8Validator;
+    /// let mut v = Utf8Validator::new();
+    /// let mut text = String::new();
+    /// let bytes = "price: 12€".as_bytes();
+    /// v.feed_into(&bytes[..9], &mut text).unwrap(); // ends inside '€'
+    /// assert_eq!(text, "price: 12");
+    /// v.feed_into(&bytes[9..], &mut text).unwrap();
+    /// assert_eq!(text, "price: 12€");
+    /// assert!(v.is_complete());
+    /// ```
+    pub fn feed_into(
+        &mut self,
+        input: &[u8],
+        out: &mut alloc::string::String,
+    ) -> Result<(), InvalidUtf8> {
+        self.feed_with(input, |text| out.push_str(text))
+    }
+
+    fn feed_with(
+        &mut self,
+        mut input: &[u8],
+        mut emit: impl FnMut(&str),
+    ) -> Result<(), InvalidUtf8> {
         if self.carry_len > 0 {
             let width = sequence_width(self.carry[0]);
             while (self.carry_len as usize) < width {
@@ -105,15 +137,15 @@ impl Utf8Validator {
                     Verdict::Valid | Verdict::IncompleteTail(_) => {}
                 }
             }
+            let character = core::str::from_utf8(&self.carry[..width]).map_err(|_| InvalidUtf8)?;
+            emit(character);
             self.carry_len = 0;
         }
         // A piece cut at an arbitrary point often ends inside a character.
         // Set those bytes apart first, so the bulk gets the fast yes/no check
         // once instead of failing it and paying for a second, slower look.
         let (body, tail) = input.split_at(input.len() - unfinished_suffix(input));
-        if simdutf8::basic::from_utf8(body).is_err() {
-            return Err(InvalidUtf8);
-        }
+        emit(simdutf8::basic::from_utf8(body).map_err(|_| InvalidUtf8)?);
         match check(tail) {
             Verdict::Valid => Ok(()),
             Verdict::Invalid => Err(InvalidUtf8),
