@@ -606,10 +606,7 @@ impl Connection {
         let input: &InputBuffer = input;
         match simdutf8::basic::from_utf8(&input.live()[..len]) {
             Ok(text) => Event::Text(text),
-            Err(_) => match failing.fail(Error::InvalidUtf8) {
-                Ready::Failed(error) => Event::Failed(error),
-                _ => Event::Failed(Error::InvalidUtf8),
-            },
+            Err(_) => Event::Failed(failing.fail(Error::InvalidUtf8)),
         }
     }
 
@@ -1418,11 +1415,11 @@ impl Connection {
     /// error calls for, and makes the error sticky.
     fn fail(&mut self, error: Error) -> Ready {
         let (input, mut failing) = self.split_for_failure();
-        let ready = failing.fail(error);
+        failing.fail(error);
         // Nothing received will be handed out any more: free it now.
         input.clear();
         input.release_if_empty();
-        ready
+        Ready::Failed(error)
     }
 
     /// The input buffer and, apart from it, everything a failure changes:
@@ -1900,8 +1897,8 @@ impl Failing<'_> {
 
     /// Queues the Close frame or HTTP response the error calls for and makes
     /// the error sticky. The input is left to the caller: the machine frees
-    /// it once closed, at the latest on the next call.
-    fn fail(&mut self, error: Error) -> Ready {
+    /// it once closed, at the latest on the next call. Returns the error.
+    fn fail(&mut self, error: Error) -> Error {
         if *self.phase == Phase::Handshaking && self.role == Role::Server {
             if error.http_status().is_some() {
                 self.output
@@ -1940,7 +1937,7 @@ impl Failing<'_> {
             ..Release::default()
         };
         *self.timers = Timers::default();
-        Ready::Failed(error)
+        error
     }
 }
 
