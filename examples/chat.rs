@@ -43,7 +43,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
-use wsmachine::{Accept, CloseCode, Config, Connection, Event, HandshakeRequest, ReadyState};
+use wsmachine::{
+    Accept, CloseCode, Config, Connection, Event, HandshakeRequest, ReadyState, Timestamp,
+};
 
 /// The page: HTML, CSS and JavaScript in one file, no external resources.
 const PAGE: &str = include_str!("chat.html");
@@ -103,19 +105,17 @@ pub async fn serve(
 
 /// The machine's settings for every connection on this port.
 fn config() -> Config {
-    Config {
+    Config::default()
         // `GET /` for the page arrives as a HandshakeRequest we answer ourselves.
-        allow_plain_http: true,
+        .with_allow_plain_http(true)
         // Room for the self-test's 1 MiB messages and their echoes.
-        max_frame_size: 2 << 20,
-        max_message_size: 2 << 20,
-        max_output_buffer: 8 << 20,
-        ping_interval: Some(Duration::from_secs(10)),
-        pong_timeout: Duration::from_secs(10),
+        .with_max_frame_size(2 << 20)
+        .with_max_message_size(2 << 20)
+        .with_max_output_buffer(8 << 20)
+        .with_ping_interval(Some(Duration::from_secs(10)))
+        .with_pong_timeout(Duration::from_secs(10))
         // A peer that does not answer Pings is gone: do not wait for its Close.
-        abort_on_keepalive_timeout: true,
-        ..Config::default()
-    }
+        .with_abort_on_keepalive_timeout(true)
 }
 
 // ------------------------------------------------------------------- room
@@ -385,7 +385,8 @@ impl Session<'_> {
         let mut closed_at = None;
         let mut stalled_at = None;
         loop {
-            self.conn.handle_timeout(origin.elapsed());
+            self.conn
+                .handle_timeout(Timestamp::from_duration(origin.elapsed()));
             self.process_events(&mut text, &mut binary);
             if self.conn.ready_state() != ReadyState::Open {
                 self.depart();
@@ -410,7 +411,11 @@ impl Session<'_> {
                 self.ended = Some("too slow: not reading".into());
                 let _ = self.conn.close(CloseCode::POLICY_VIOLATION, "too slow");
             }
-            let machine = self.conn.poll_timeout().map(|at| origin + at);
+            let machine = self
+                .conn
+                .poll_timeout()
+                .map(Timestamp::since_origin)
+                .map(|at| origin + at);
             let deadline = [machine, closed_at, stalled_at].into_iter().flatten().min();
             // A chat connection is read even while its output piles up (its
             // Pongs and Close must get through; what it sends does not add to

@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use wsmachine::{Accept, Config, Connection, Event};
+use wsmachine::{Accept, Config, Connection, Event, Timestamp};
 
 fn main() -> io::Result<()> {
     let addr = std::env::args()
@@ -46,10 +46,13 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
     // socket's read timeout wakes us for them.
     let origin = Instant::now();
     loop {
-        conn.handle_timeout(origin.elapsed());
-        let wait = conn.poll_timeout().map_or(Duration::from_secs(3600), |at| {
-            at.saturating_sub(origin.elapsed())
-        });
+        conn.handle_timeout(Timestamp::from_duration(origin.elapsed()));
+        let wait = conn
+            .poll_timeout()
+            .map(Timestamp::since_origin)
+            .map_or(Duration::from_secs(3600), |at| {
+                at.saturating_sub(origin.elapsed())
+            });
         stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         let read = match stream.read(&mut read_buf) {
             Ok(n) => Some(n),
@@ -66,7 +69,7 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
         match read {
             Some(0) => conn.receive_eof(),
             Some(n) => conn.receive(&read_buf[..n]),
-            None => conn.handle_timeout(origin.elapsed()),
+            None => conn.handle_timeout(Timestamp::from_duration(origin.elapsed())),
         }
         loop {
             let echo = match conn.next_event() {

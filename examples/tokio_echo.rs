@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, Instant};
-use wsmachine::{Accept, Config, Connection, Event, ReadyState};
+use wsmachine::{Accept, Config, Connection, Event, ReadyState, Timestamp};
 
 /// How long a closed connection may take to write its last bytes (the Close
 /// frame) to a peer that does not read them.
@@ -52,7 +52,7 @@ pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let mut give_up_at = None;
 
     loop {
-        conn.handle_timeout(origin.elapsed());
+        conn.handle_timeout(Timestamp::from_duration(origin.elapsed()));
         // Events borrow the connection: copy the payload out, then answer.
         while let Some(event) = conn.next_event() {
             let is_text = match event {
@@ -95,7 +95,11 @@ pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
         // Read only while the peer keeps up with our writes; this bounds the
         // memory a peer that sends without reading can make us use.
         let reading = conn.wants_read() && !backpressured;
-        let deadline = conn.poll_timeout().map(|at| origin + at).or(give_up_at);
+        let deadline = conn
+            .poll_timeout()
+            .map(Timestamp::since_origin)
+            .map(|at| origin + at)
+            .or(give_up_at);
         let output = conn.pending_output();
         tokio::select! {
             read = reader.read(&mut read_buf), if reading => match read {

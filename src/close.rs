@@ -1,7 +1,5 @@
 //! Close codes and Close frame payloads (RFC 6455 §5.5.1, §7.4).
 
-use crate::error::Error;
-
 /// A close status code.
 ///
 /// ```
@@ -58,22 +56,3 @@ impl From<CloseCode> for u16 {
 
 /// Longest reason that fits in a Close frame next to its 2-byte code.
 pub const MAX_REASON_LEN: usize = 123;
-
-/// Splits and validates a received Close payload into code and reason.
-///
-/// An empty payload means "no status" (`None`). One byte, a code not allowed
-/// on the wire, or a reason that is not UTF-8 are errors.
-pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<(CloseCode, &str)>, Error> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(Error::InvalidClosePayload),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_valid_on_wire() {
-                return Err(Error::InvalidCloseCode);
-            }
-            let reason = core::str::from_utf8(reason).map_err(|_| Error::InvalidCloseReason)?;
-            Ok(Some((code, reason)))
-        }
-    }
-}

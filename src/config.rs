@@ -20,14 +20,23 @@ pub enum ReceiveMode {
 
 /// Configuration of a [`Connection`](crate::Connection).
 ///
-/// Build it from the defaults and change what you need:
+/// Start from the defaults and change what you need, with the `with_*`
+/// methods or by assigning fields (new fields may be added in minor
+/// versions, so the struct cannot be written out whole):
 ///
 /// ```
+/// use core::time::Duration;
 /// use wsmachine::Config;
-/// let config = Config { max_message_size: 1 << 20, ..Config::default() };
+/// let config = Config::default()
+///     .with_max_message_size(1 << 20)
+///     .with_ping_interval(Some(Duration::from_secs(20)));
 /// assert_eq!(config.max_frame_size, 16 << 20);
+///
+/// let mut config = Config::default();
+/// config.max_message_size = 1 << 20;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Largest opening-handshake head (request or response line plus headers),
     /// in bytes. A server answers a longer request with 431. Default 16 KiB.
@@ -35,10 +44,13 @@ pub struct Config {
     /// Most header lines in a handshake head. Default 64.
     pub max_headers: usize,
     /// Largest frame payload accepted, in bytes; larger fails with 1009.
+    /// For a compressed message it bounds what each frame inflates to,
+    /// so compression never makes an acceptable frame unacceptable.
     /// Default 16 MiB.
     pub max_frame_size: usize,
     /// Largest message accepted, counted across its fragments, in bytes;
-    /// larger fails with 1009. Default 64 MiB.
+    /// larger fails with 1009. For a compressed message it bounds the
+    /// inflated size: what the application receives. Default 64 MiB.
     pub max_message_size: usize,
     /// Most bytes the output queue may hold: a `send_*` call that would pass
     /// it is refused with [`SendError::OutputFull`](crate::SendError::OutputFull).
@@ -125,4 +137,46 @@ impl Default for Config {
             deflate: Some(crate::DeflateConfig::default()),
         }
     }
+}
+
+/// `with_*` setters: each returns the config with one field changed.
+macro_rules! setters {
+    ($($(#[$cfg:meta])* $setter:ident($field:ident: $ty:ty);)*) => {
+        impl Config {
+            $(
+                $(#[$cfg])*
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $setter(mut self, $field: $ty) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_max_handshake_bytes(max_handshake_bytes: usize);
+    with_max_headers(max_headers: usize);
+    with_max_frame_size(max_frame_size: usize);
+    with_max_message_size(max_message_size: usize);
+    with_max_output_buffer(max_output_buffer: usize);
+    with_receive_mode(receive_mode: ReceiveMode);
+    with_auto_pong(auto_pong: bool);
+    with_allow_plain_http(allow_plain_http: bool);
+    with_allow_non_minimal_length(allow_non_minimal_length: bool);
+    with_allow_unmasked_client_frames(allow_unmasked_client_frames: bool);
+    with_mask_seed(mask_seed: Option<u64>);
+    with_handshake_timeout(handshake_timeout: Option<Duration>);
+    with_ping_interval(ping_interval: Option<Duration>);
+    with_pong_timeout(pong_timeout: Duration);
+    with_abort_on_keepalive_timeout(abort_on_keepalive_timeout: bool);
+    with_close_timeout(close_timeout: Option<Duration>);
+    with_message_timeout(message_timeout: Option<Duration>);
+    with_idle_timeout(idle_timeout: Option<Duration>);
+    with_output_high_water(output_high_water: usize);
+    with_output_low_water(output_low_water: usize);
+    #[cfg(feature = "deflate")]
+    with_deflate(deflate: Option<crate::DeflateConfig>);
 }

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
-use wsmachine::{Config, Connection, Event, MessageKind, ReceiveMode, Role};
+use wsmachine::{Config, Connection, Event, MessageKind, ReceiveMode, Role, Timestamp};
 
 struct Counting;
 
@@ -97,11 +97,9 @@ fn counted<T>(counter: &mut u64, f: impl FnOnce() -> T) -> T {
 }
 
 fn pair(mode: ReceiveMode) -> (Connection, Connection) {
-    let config = Config {
-        receive_mode: mode,
-        mask_seed: Some(0x5eed),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_receive_mode(mode)
+        .with_mask_seed(Some(0x5eed));
     let client = Connection::upgraded(Role::Client, config.clone()).unwrap();
     let server = Connection::upgraded(Role::Server, config).unwrap();
     (client, server)
@@ -164,7 +162,7 @@ fn expect_binary(conn: &mut Connection, copy: &mut Vec<u8>) {
 
 fn expect_pong(conn: &mut Connection) {
     match conn.next_event() {
-        Some(Event::Pong(_)) => {}
+        Some(Event::Pong { .. }) => {}
         other => panic!("expected a pong, got {other:?}"),
     }
 }
@@ -286,13 +284,18 @@ fn steady_state_mixed_traffic_allocates_nothing() {
         for _ in 0..rounds {
             round_trip(&mut client, &mut server, &mut copy, t);
             for conn in [&mut client, &mut server] {
-                counted(&mut t.timers, || conn.handle_timeout(now));
+                counted(&mut t.timers, || {
+                    conn.handle_timeout(Timestamp::from_duration(now))
+                });
             }
             now += Duration::from_secs(30);
             for conn in [&mut client, &mut server] {
                 counted(&mut t.timers, || {
-                    conn.handle_timeout(now);
-                    assert_eq!(conn.poll_timeout(), Some(now + Duration::from_secs(30)));
+                    conn.handle_timeout(Timestamp::from_duration(now));
+                    assert_eq!(
+                        conn.poll_timeout().map(Timestamp::since_origin),
+                        Some(now + Duration::from_secs(30))
+                    );
                 });
             }
             counted(&mut t.pump, || pump(&mut client, &mut server));
@@ -306,7 +309,9 @@ fn steady_state_mixed_traffic_allocates_nothing() {
             for conn in [&mut client, &mut server] {
                 counted(&mut t.next_event, || expect_pong(conn));
                 counted(&mut t.next_event, || expect_none(conn));
-                counted(&mut t.timers, || conn.handle_timeout(now));
+                counted(&mut t.timers, || {
+                    conn.handle_timeout(Timestamp::from_duration(now))
+                });
             }
         }
     };

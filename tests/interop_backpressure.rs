@@ -64,10 +64,7 @@ fn try_flush(stream: &mut TcpStream, conn: &mut Connection) -> bool {
 fn a_peer_that_stops_reading_is_throttled_and_loses_nothing() {
     let addr = spawn_tokio_echo();
     let mut stream = TcpStream::connect(addr).unwrap();
-    let config = Config {
-        max_output_buffer: 256 << 20,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_output_buffer(256 << 20);
     let mut conn = Connection::client(ClientRequest::new(&addr.to_string(), "/"), config).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -142,7 +139,7 @@ fn a_peer_that_stops_reading_is_throttled_and_loses_nothing() {
                     );
                     received += 1;
                 }
-                Event::Ping(_) | Event::Pong(_) => {}
+                Event::Ping(_) | Event::Pong { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

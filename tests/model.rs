@@ -32,6 +32,7 @@ use std::time::Duration;
 use testkit::{Blob, Rng};
 use wsmachine::{
     CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState, ReceiveMode, Role,
+    Timestamp,
 };
 
 // ================================================================ helpers
@@ -75,7 +76,7 @@ impl Ev {
                 Ev::Chunk(MessageKind::Binary, Blob(data.to_vec()), last)
             }
             Event::Ping(p) => Ev::Ping(Blob(p.to_vec())),
-            Event::Pong(p) => Ev::Pong(Blob(p.to_vec())),
+            Event::Pong { payload: p, .. } => Ev::Pong(Blob(p.to_vec())),
             Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
             Event::Failed(e) => Ev::Failed(e),
             ref other => Ev::Other(format!("{other:?}")),
@@ -920,19 +921,17 @@ fn assemble(events: &[Ev]) -> (Vec<Ev>, Option<(MessageKind, Vec<u8>)>) {
 /// Feeds `input` to a fresh machine in chunks, draining events after each.
 fn run_machine(script: &Script, input: &[u8], limits: &Limits) -> (Vec<Ev>, Connection) {
     let (seed, max_chunk) = (script.seed, script.max_chunk);
-    let config = Config {
-        allow_non_minimal_length: limits.lenient,
-        allow_unmasked_client_frames: limits.lenient,
-        auto_pong: script.auto_pong,
-        max_frame_size: limits.max_frame,
-        max_message_size: limits.max_message,
-        receive_mode: limits.mode,
-        mask_seed: Some(seed),
-        handshake_timeout: None,
-        ping_interval: None,
-        close_timeout: None,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_allow_non_minimal_length(limits.lenient)
+        .with_allow_unmasked_client_frames(limits.lenient)
+        .with_auto_pong(script.auto_pong)
+        .with_max_frame_size(limits.max_frame)
+        .with_max_message_size(limits.max_message)
+        .with_receive_mode(limits.mode)
+        .with_mask_seed(Some(seed))
+        .with_handshake_timeout(None)
+        .with_ping_interval(None)
+        .with_close_timeout(None);
     let mut conn = Connection::upgraded(limits.role, config).unwrap();
     if script.close_first {
         conn.close(CloseCode::NORMAL, "bye").unwrap();
@@ -989,7 +988,7 @@ fn check_against_model(script: &Script) -> Result<(), TestCaseError> {
         .cut
         .map_or(input.len(), |at| at.index(input.len() + 1));
     let expected = model(&frames, delivered, script.eof, &limits);
-    let (events, conn) = run_machine(script, &input[..delivered], &limits);
+    let (events, mut conn) = run_machine(script, &input[..delivered], &limits);
 
     let (assembled, actual_partial) = match script.mode {
         ReceiveMode::Message => (events.clone(), None),
@@ -1266,7 +1265,11 @@ fn op() -> impl Strategy<Value = Op> {
         16 => (who(), text).prop_map(|(w, t)| Op::Text(w, t)),
         8 => (who(), binary).prop_map(|(w, b)| Op::Binary(w, b)),
         4 => fragmented,
-        6 => (who(), vec(any::<u8>(), 1..=20)).prop_map(|(w, p)| Op::Ping(w, Blob(p))),
+        // Keepalive Pings carry 4 bytes; the user's never do, so the two
+        // can be told apart on the wire.
+        6 => (who(), vec(any::<u8>(), 1..=20))
+            .prop_filter("4 bytes is a keepalive", |(_, p)| p.len() != 4)
+            .prop_map(|(w, p)| Op::Ping(w, Blob(p))),
         1 => (who(), user_close()).prop_map(|(w, (c, r))| Op::Close(w, c, r)),
         1 => (user_close(), user_close()).prop_map(|(a, b)| Op::CloseBoth(a, b)),
         12 => prop_oneof![12 => 0u64..500, 3 => 500u64..5_000, 1 => 5_000u64..30_000]
@@ -1318,14 +1321,12 @@ struct Peer {
 
 impl Peer {
     fn new(who: Who, timing: &Timing, seed: u64) -> Peer {
-        let config = Config {
-            ping_interval: Some(timing.ping_interval),
-            pong_timeout: timing.pong_timeout,
-            close_timeout: Some(timing.close_timeout),
-            abort_on_keepalive_timeout: timing.abort_on_keepalive_timeout,
-            mask_seed: Some(seed),
-            ..Config::default()
-        };
+        let config = Config::default()
+            .with_ping_interval(Some(timing.ping_interval))
+            .with_pong_timeout(timing.pong_timeout)
+            .with_close_timeout(Some(timing.close_timeout))
+            .with_abort_on_keepalive_timeout(timing.abort_on_keepalive_timeout)
+            .with_mask_seed(Some(seed));
         let role = match who {
             Who::Client => Role::Client,
             Who::Server => Role::Server,
@@ -1359,8 +1360,8 @@ impl Peer {
             }
             match &ev {
                 Ev::Message(kind, data) => self.received.push((*kind, data.clone())),
-                Ev::Ping(p) if !p.0.is_empty() => self.pings_seen.push(p.clone()),
-                Ev::Pong(p) if !p.0.is_empty() => self.pongs_seen.push(p.clone()),
+                Ev::Ping(p) if p.0.len() != 4 => self.pings_seen.push(p.clone()),
+                Ev::Pong(p) if p.0.len() != 4 => self.pongs_seen.push(p.clone()),
                 Ev::Ping(_) | Ev::Pong(_) => {}
                 Ev::Close(code, _) => {
                     // Unless we had sent ours, the machine echoed the code.
@@ -1440,7 +1441,7 @@ impl Net {
     fn tick(&mut self) {
         let (now, timing) = (self.now, &self.timing);
         for peer in [&mut self.client, &mut self.server] {
-            peer.conn.handle_timeout(now);
+            peer.conn.handle_timeout(Timestamp::from_duration(now));
             peer.drain(now, timing.abort_on_keepalive_timeout);
             match peer.conn.ready_state() {
                 ReadyState::Open => assert!(
@@ -1465,7 +1466,7 @@ impl Net {
         loop {
             let next = [&self.client, &self.server]
                 .iter()
-                .filter_map(|p| p.conn.poll_timeout())
+                .filter_map(|p| p.conn.poll_timeout().map(Timestamp::since_origin))
                 .min();
             match next {
                 Some(at) if at <= target => {

@@ -67,10 +67,11 @@ impl Ev {
             }
             Event::BinaryChunk { data, last } => Ev::Chunk(MessageKind::Binary, data.into(), last),
             Event::Ping(p) => Ev::Ping(p.into()),
-            Event::Pong(p) => Ev::Pong(p.into()),
+            Event::Pong { payload: p, .. } => Ev::Pong(p.into()),
             Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
             Event::Failed(e) => Ev::Failed(e),
             Event::WriteBackpressure(high) => Ev::Backpressure(high),
+            ref other => panic!("an event this test does not know: {other:?}"),
         }
     }
 
@@ -203,11 +204,9 @@ const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: web
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 fn config(mode: ReceiveMode, seed: u64) -> Config {
-    Config {
-        receive_mode: mode,
-        mask_seed: Some(seed),
-        ..Config::default()
-    }
+    Config::default()
+        .with_receive_mode(mode)
+        .with_mask_seed(Some(seed))
 }
 
 fn new_client(config: Config) -> Connection {
@@ -215,7 +214,7 @@ fn new_client(config: Config) -> Connection {
 }
 
 /// A valid 101 answer to the request a fresh client has queued.
-fn response_for(client: &Connection) -> Vec<u8> {
+fn response_for(client: &mut Connection) -> Vec<u8> {
     let head = std::str::from_utf8(client.pending_output()).unwrap();
     let key = head
         .lines()
@@ -860,7 +859,7 @@ proptest! {
     ) {
         let make = || new_client(config(mode, seed));
         let (frames, expected) = script.encode(false);
-        let input = with_flips(response_for(&make()), frames, &flips, head_too);
+        let input = with_flips(response_for(&mut make()), frames, &flips, head_too);
         let rec = assert_split_invariant(make, &input, eof, chunks);
         if flips.is_empty() {
             assert_as_scripted(&rec, Ev::Connected(101), &expected, eof, true);
@@ -1186,8 +1185,8 @@ proptest! {
         let (conn, head) = match kind {
             Kind::Server => (Connection::server(config), REQUEST.to_vec()),
             Kind::Client => {
-                let client = new_client(config);
-                let head = response_for(&client);
+                let mut client = new_client(config);
+                let head = response_for(&mut client);
                 (client, head)
             }
             Kind::UpgradedServer => (Connection::upgraded(Role::Server, config).unwrap(), vec![]),

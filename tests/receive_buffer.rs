@@ -10,7 +10,7 @@ fn messages(conn: &mut Connection, out: &mut Vec<Vec<u8>>) {
         match event {
             Event::Text(t) => out.push(t.as_bytes().to_vec()),
             Event::Binary(b) => out.push(b.to_vec()),
-            Event::Ping(_) | Event::Pong(_) => {}
+            Event::Ping(_) | Event::Pong { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -24,7 +24,7 @@ proptest! {
         payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..70_000), 1..8),
         reads in proptest::collection::vec((1usize..9000, 1usize..9000), 1..20),
     ) {
-        let mut client = Connection::upgraded(Role::Client, Config { mask_seed: Some(9), ..Config::default() }).unwrap();
+        let mut client = Connection::upgraded(Role::Client, Config::default().with_mask_seed(Some(9))).unwrap();
         let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
         for payload in &payloads {
             client.send_binary(payload).unwrap();
@@ -52,19 +52,10 @@ proptest! {
 
 #[test]
 fn stream_mode_and_close_work_through_the_buffer() {
-    let config = Config {
-        receive_mode: ReceiveMode::Stream,
-        ..Config::default()
-    };
+    let config = Config::default().with_receive_mode(ReceiveMode::Stream);
     let mut server = Connection::upgraded(Role::Server, config).unwrap();
-    let mut client = Connection::upgraded(
-        Role::Client,
-        Config {
-            mask_seed: Some(1),
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let mut client =
+        Connection::upgraded(Role::Client, Config::default().with_mask_seed(Some(1))).unwrap();
     client.send_text(&"é".repeat(10_000)).unwrap();
     client.close(wsmachine::CloseCode::NORMAL, "").unwrap();
     let wire = client.pending_output().to_vec();

@@ -34,10 +34,7 @@ fn open_server() -> Connection {
 }
 
 fn open_client() -> Connection {
-    let config = Config {
-        mask_seed: Some(7),
-        ..Config::default()
-    };
+    let config = Config::default().with_mask_seed(Some(7));
     Connection::upgraded(Role::Client, config).unwrap()
 }
 
@@ -60,7 +57,7 @@ fn drain(conn: &mut Connection) -> Vec<Seen> {
             Event::Text(t) => Seen::Text(t.to_owned()),
             Event::Binary(b) => Seen::Binary(b.to_vec()),
             Event::Ping(p) => Seen::Ping(p.to_vec()),
-            Event::Pong(p) => Seen::Pong(p.to_vec()),
+            Event::Pong { payload: p, .. } => Seen::Pong(p.to_vec()),
             Event::Close { code, reason } => Seen::Close(code.map(|c| c.0), reason.to_owned()),
             Event::Failed(e) => Seen::Failed(e),
             _ => Seen::Other,
@@ -70,7 +67,7 @@ fn drain(conn: &mut Connection) -> Vec<Seen> {
 }
 
 /// The close code of the (unmasked, server-sent) Close frame in the output.
-fn sent_close_code(conn: &Connection) -> Option<u16> {
+fn sent_close_code(conn: &mut Connection) -> Option<u16> {
     let out = conn.pending_output();
     let mut at = 0;
     while at < out.len() {
@@ -91,7 +88,7 @@ fn assert_server_fails(bytes: &[u8], error: Error, code: CloseCode) {
     let seen = drain(&mut conn);
     assert_eq!(seen.last(), Some(&Seen::Failed(error)), "events: {seen:?}");
     assert_eq!(conn.error(), Some(error));
-    assert_eq!(sent_close_code(&conn), Some(code.0));
+    assert_eq!(sent_close_code(&mut conn), Some(code.0));
     assert_eq!(conn.ready_state(), ReadyState::Closed);
     // Sticky: nothing more comes out, whatever arrives.
     conn.receive(&client_frame(0x81, b"after"));
@@ -245,10 +242,7 @@ fn garbage_and_oversized_heads_are_refused() {
 
 #[test]
 fn plain_http_is_offered_to_the_caller_when_allowed() {
-    let config = Config {
-        allow_plain_http: true,
-        ..Config::default()
-    };
+    let config = Config::default().with_allow_plain_http(true);
     let mut server = Connection::server(config);
     server.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let Some(Event::HandshakeRequest(request)) = server.next_event() else {
@@ -270,7 +264,7 @@ fn client_and_key() -> (Connection, String) {
         .origin("http://example.com")
         .protocol("chat")
         .header("Authorization", "Bearer t");
-    let client = Connection::client(request, Config::default()).unwrap();
+    let mut client = Connection::client(request, Config::default()).unwrap();
     let head = String::from_utf8(client.pending_output().to_vec()).unwrap();
     assert!(
         head.starts_with("GET /chat?x=1 HTTP/1.1\r\nHost: server.example.com\r\n"),
@@ -402,7 +396,13 @@ fn section_5_7_ping_and_pong() {
     server.receive(&[
         0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
     ]);
-    assert_eq!(server.next_event(), Some(Event::Pong(b"Hello")));
+    assert_eq!(
+        server.next_event(),
+        Some(Event::Pong {
+            payload: b"Hello",
+            rtt: None
+        })
+    );
 }
 
 #[test]
@@ -501,7 +501,7 @@ fn invalid_utf8_fails_with_1007_before_the_message_ends() {
     let mut server = open_server();
     server.receive(&client_frame(0x01, &[b'a', 0xC0, 0x80]));
     assert_eq!(drain(&mut server), vec![Seen::Failed(Error::InvalidUtf8)]);
-    assert_eq!(sent_close_code(&server), Some(1007));
+    assert_eq!(sent_close_code(&mut server), Some(1007));
 
     // Same inside a single frame that has only partly arrived.
     let frame = client_frame(
@@ -544,15 +544,13 @@ fn utf8_split_across_fragments_is_fine() {
 
 #[test]
 fn limits_fail_with_1009() {
-    let config = Config {
-        max_frame_size: 100,
-        max_message_size: 150,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_frame_size(100)
+        .with_max_message_size(150);
     let mut server = Connection::upgraded(Role::Server, config.clone()).unwrap();
     server.receive(&client_frame(0x82, &[0; 101]));
     assert_eq!(drain(&mut server), vec![Seen::Failed(Error::FrameTooLarge)]);
-    assert_eq!(sent_close_code(&server), Some(1009));
+    assert_eq!(sent_close_code(&mut server), Some(1009));
 
     let mut server = Connection::upgraded(Role::Server, config).unwrap();
     server.receive(&[client_frame(0x02, &[0; 100]), client_frame(0x80, &[0; 51])].concat());
@@ -560,7 +558,7 @@ fn limits_fail_with_1009() {
         drain(&mut server),
         vec![Seen::Failed(Error::MessageTooLarge)]
     );
-    assert_eq!(sent_close_code(&server), Some(1009));
+    assert_eq!(sent_close_code(&mut server), Some(1009));
 }
 
 #[test]
@@ -603,7 +601,10 @@ fn our_close_waits_for_the_peers() {
     let mut server = open_server();
     server.close(CloseCode::GOING_AWAY, "restart").unwrap();
     assert_eq!(server.ready_state(), ReadyState::Closing);
-    server.consume_output(server.pending_output().len());
+    {
+        let n = server.pending_output().len();
+        server.consume_output(n);
+    }
     // Data may still arrive until the peer's Close; no pong after our Close.
     server.receive(
         &[
@@ -667,20 +668,14 @@ fn send_errors() {
     );
     server.send_ping(b"between").unwrap();
     server.send_fragment(MessageKind::Text, b"b", true).unwrap();
-    let small = Config {
-        max_output_buffer: 64,
-        ..Config::default()
-    };
+    let small = Config::default().with_max_output_buffer(64);
     let mut server = Connection::upgraded(Role::Server, small).unwrap();
     assert_eq!(server.send_binary(&[0; 100]), Err(SendError::OutputFull));
 }
 
 #[test]
 fn stream_mode_hands_out_pieces_on_character_boundaries() {
-    let config = Config {
-        receive_mode: ReceiveMode::Stream,
-        ..Config::default()
-    };
+    let config = Config::default().with_receive_mode(ReceiveMode::Stream);
     let mut server = Connection::upgraded(Role::Server, config).unwrap();
     let text = "aé€😀z";
     let bytes = text.as_bytes();
@@ -720,6 +715,7 @@ fn vectored_sends_arrive_like_queued_ones() {
     assert!(client.pending_output().is_empty());
     server.receive(&head);
     server.receive(&payload);
+    client.consume_output(head.len() + payload.len());
     assert_eq!(
         drain(&mut server),
         vec![Seen::Text("Hello, vectored world".into())]
@@ -730,8 +726,19 @@ fn vectored_sends_arrive_like_queued_ones() {
     let head = server.send_vectored(MessageKind::Binary, &mut big).unwrap();
     assert_eq!(&head[..2], &[0x82, 127]);
     assert!(big.iter().all(|&b| b == 3));
+    // Until the frame is reported written, queued output waits behind it.
+    server.send_ping(b"behind").unwrap();
+    assert!(server.pending_output().is_empty());
     client.receive(&head);
     client.receive(&big);
+    server.consume_output(head.len() + big.len() - 1);
+    assert!(
+        server.pending_output().is_empty(),
+        "one byte of the frame is left"
+    );
+    server.consume_output(1);
+    assert_eq!(server.pending_output(), b"\x89\x06behind");
+    server.consume_output(8);
     assert_eq!(drain(&mut client), vec![Seen::Binary(vec![3u8; 70_000])]);
 
     // Order is kept: queued output first.
@@ -744,7 +751,10 @@ fn vectored_sends_arrive_like_queued_ones() {
         server.send_vectored(MessageKind::Text, &mut [0xFF]),
         Err(SendError::OutputPending)
     );
-    server.consume_output(server.pending_output().len());
+    {
+        let n = server.pending_output().len();
+        server.consume_output(n);
+    }
     assert_eq!(
         server.send_vectored(MessageKind::Text, &mut [0xFF]),
         Err(SendError::InvalidUtf8)

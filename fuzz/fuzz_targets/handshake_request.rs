@@ -14,7 +14,7 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let config = Config { max_handshake_bytes: 1024, max_headers: 8, allow_plain_http: input.plain_http, ..Config::default() };
+    let config = Config::default().with_max_handshake_bytes(1024).with_max_headers(8).with_allow_plain_http(input.plain_http);
     let mut server = Connection::server(config);
     for chunk in &input.chunks {
         if !server.wants_read() {

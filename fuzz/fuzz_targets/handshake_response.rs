@@ -15,7 +15,7 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let config = Config { max_handshake_bytes: 1024, mask_seed: Some(9), ..Config::default() };
+    let config = Config::default().with_max_handshake_bytes(1024).with_mask_seed(Some(9));
     let request = ClientRequest::new("h", "/").protocol("chat");
     let mut client = Connection::client(request, config).unwrap();
     let head = String::from_utf8(client.pending_output().to_vec()).unwrap();

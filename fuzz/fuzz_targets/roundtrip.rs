@@ -26,7 +26,7 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let mode = if input.stream { ReceiveMode::Stream } else { ReceiveMode::Message };
-    let config = Config { mask_seed: Some(3), receive_mode: mode, ..Config::default() };
+    let config = Config::default().with_mask_seed(Some(3)).with_receive_mode(mode);
     let (mut client, mut server) = match input.deflate {
         None => (
             Connection::upgraded(Role::Client, config.clone()).unwrap(),
@@ -41,7 +41,7 @@ fuzz_target!(|input: Input| {
                 threshold: 0,
                 ..wsmachine::DeflateConfig::default()
             };
-            wsmachine_fuzz::handshake_pair(Config { deflate: Some(deflate), ..config })
+            wsmachine_fuzz::handshake_pair(config.with_deflate(Some(deflate)))
         }
     };
     let (sender, receiver) = if input.from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };

@@ -4,30 +4,13 @@
 use arbitrary::Arbitrary;
 use core::time::Duration;
 use wsmachine::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
-use wsmachine::{
+use wsmachine::{Timestamp, 
     Accept, CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState, ReceiveMode, Role,
 };
 
 /// Small limits, so the fuzzer reaches them.
 pub fn fuzz_config(stream: bool) -> Config {
-    Config {
-        max_handshake_bytes: 2048,
-        max_headers: 16,
-        max_frame_size: 4096,
-        max_message_size: 16384,
-        max_output_buffer: 64 * 1024,
-        receive_mode: if stream { ReceiveMode::Stream } else { ReceiveMode::Message },
-        mask_seed: Some(1),
-        handshake_timeout: Some(Duration::from_secs(5)),
-        ping_interval: Some(Duration::from_secs(3)),
-        pong_timeout: Duration::from_secs(2),
-        close_timeout: Some(Duration::from_secs(4)),
-        message_timeout: Some(Duration::from_secs(6)),
-        idle_timeout: Some(Duration::from_secs(30)),
-        output_high_water: 4096,
-        output_low_water: 1024,
-        ..Config::default()
-    }
+    Config::default().with_max_handshake_bytes(2048).with_max_headers(16).with_max_frame_size(4096).with_max_message_size(16384).with_max_output_buffer(64 * 1024).with_receive_mode(if stream { ReceiveMode::Stream } else { ReceiveMode::Message }).with_mask_seed(Some(1)).with_handshake_timeout(Some(Duration::from_secs(5))).with_ping_interval(Some(Duration::from_secs(3))).with_pong_timeout(Duration::from_secs(2)).with_close_timeout(Some(Duration::from_secs(4))).with_message_timeout(Some(Duration::from_secs(6))).with_idle_timeout(Some(Duration::from_secs(30))).with_output_high_water(4096).with_output_low_water(1024)
 }
 
 /// A client and a server, open after a real handshake between them (so
@@ -212,7 +195,7 @@ impl Harness {
     /// An open connection with permessage-deflate negotiated through a real
     /// handshake with a peer machine.
     pub fn compressed(role: Role, stream: bool, deflate: wsmachine::DeflateConfig) -> Self {
-        let config = Config { deflate: Some(deflate), ..fuzz_config(stream) };
+        let config = fuzz_config(stream).with_deflate(Some(deflate));
         let (client, server) = handshake_pair(config.clone());
         let conn = if role == Role::Server { server } else { client };
         assert!(conn.deflate_params().is_some());
@@ -236,7 +219,7 @@ impl Harness {
             expected_close: None,
             sent_close: false,
         };
-        h.conn.handle_timeout(h.now);
+        h.conn.handle_timeout(Timestamp::from_duration(h.now));
         h
     }
 
@@ -275,7 +258,7 @@ impl Harness {
             }
             Op::Advance(ms) => {
                 self.now += Duration::from_millis(*ms as u64);
-                self.conn.handle_timeout(self.now);
+                self.conn.handle_timeout(Timestamp::from_duration(self.now));
             }
             Op::Pause(paused) => self.conn.pause_events(*paused),
             Op::Eof => self.conn.receive_eof(),
@@ -288,7 +271,7 @@ impl Harness {
         // The caller's side of the contract: read only when the machine wants it.
         if self.conn.wants_read() {
             self.conn.receive(bytes);
-            self.conn.handle_timeout(self.now);
+            self.conn.handle_timeout(Timestamp::from_duration(self.now));
         }
     }
 
@@ -324,7 +307,7 @@ impl Harness {
                 Event::Text(_) | Event::Binary(_) | Event::TextChunk { .. } | Event::BinaryChunk { .. } => {
                     assert_ne!(self.conn.ready_state(), ReadyState::Connecting);
                 }
-                Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= 125),
+                Event::Ping(p) | Event::Pong { payload: p, .. } => assert!(p.len() <= 125),
                 _ => {}
             }
         }

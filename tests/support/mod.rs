@@ -54,7 +54,7 @@ impl Msg {
             Event::Text(t) => Msg::Text(t.to_owned()),
             Event::Binary(b) => Msg::Binary(b.to_vec()),
             Event::Ping(p) => Msg::Ping(p.to_vec()),
-            Event::Pong(p) => Msg::Pong(p.to_vec()),
+            Event::Pong { payload: p, .. } => Msg::Pong(p.to_vec()),
             Event::Close { code, reason } => Msg::Close(code.map(|c| c.0), reason.to_owned()),
             Event::Failed(e) => Msg::Failed(e),
             _ => Msg::Other,

@@ -204,10 +204,7 @@ pub fn our_client_compressed(kind: &PeerKind, takeover: bool) {
         client_no_context_takeover: !takeover,
         ..wsmachine::DeflateConfig::default()
     };
-    let config = Config {
-        deflate: Some(deflate),
-        ..Config::default()
-    };
+    let config = Config::default().with_deflate(Some(deflate));
     let url = format!("ws://127.0.0.1:{}/", server.port);
     let (mut client, connected) = Client::connect_with(&url, &[], config).unwrap();
     assert_eq!(connected, Msg::Connected(None));

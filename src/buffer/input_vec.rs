@@ -1,94 +1,14 @@
-//! Byte queues for input and output: a `Vec` with a read position.
+//! The receive buffer over a plain `Vec` (without the `bytes` feature).
 //!
-//! Consumed bytes are dropped lazily (by moving the live part to the front)
-//! so consuming is O(1) and moving is amortised; a buffer that grew for one
-//! large message gives its memory back once it is empty.
+//! Unlike the output queue its `Vec` stays initialized past the filled part,
+//! so the caller can read the transport straight into it (`spare`, then
+//! `commit`) without a copy and without zero-filling on every read: each byte
+//! of capacity is zeroed once, when it is first needed.
 
+use super::RETAIN_CAPACITY;
 use alloc::vec::Vec;
 
-/// Capacity an empty buffer may keep; above it, the memory is released.
-const RETAIN_CAPACITY: usize = 64 * 1024;
-
-#[derive(Debug, Default)]
-pub(crate) struct ByteQueue {
-    buf: Vec<u8>,
-    head: usize,
-}
-
-impl ByteQueue {
-    pub(crate) const fn new() -> Self {
-        ByteQueue {
-            buf: Vec::new(),
-            head: 0,
-        }
-    }
-
-    /// The bytes not yet consumed.
-    pub(crate) fn live(&self) -> &[u8] {
-        &self.buf[self.head..]
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.head
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Drops `n` bytes (at most all of them) from the front.
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.head += n.min(self.len());
-        if self.head == self.buf.len() {
-            self.clear();
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.buf.clear();
-        self.head = 0;
-        if self.buf.capacity() > RETAIN_CAPACITY {
-            self.buf = Vec::new();
-        }
-    }
-
-    /// Gives memory back entirely when nothing is queued.
-    pub(crate) fn release_if_empty(&mut self) {
-        if self.is_empty() {
-            self.buf = Vec::new();
-            self.head = 0;
-        }
-    }
-
-    /// Makes room for `additional` bytes at the end, moving the live bytes to
-    /// the front first when that avoids growing.
-    fn reserve(&mut self, additional: usize) {
-        if self.head > 0
-            && (self.buf.capacity() - self.buf.len() < additional || self.head >= self.len())
-        {
-            self.buf.copy_within(self.head.., 0);
-            self.buf.truncate(self.buf.len() - self.head);
-            self.head = 0;
-        }
-        self.buf.reserve(additional);
-    }
-
-    pub(crate) fn extend(&mut self, bytes: &[u8]) {
-        self.reserve(bytes.len());
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Appends bytes through a closure that writes into the underlying `Vec`.
-    pub(crate) fn write_with(&mut self, additional: usize, write: impl FnOnce(&mut Vec<u8>)) {
-        self.reserve(additional);
-        write(&mut self.buf);
-    }
-}
-
-/// The receive buffer. Unlike [`ByteQueue`] its `Vec` stays initialized past
-/// the filled part, so the caller can read the transport straight into it
-/// (`spare`, then `commit`) without a copy and without zero-filling on every
-/// read: each byte of capacity is zeroed once, when it is first needed.
+/// The receive buffer: live bytes at `head..tail`, initialized room after.
 #[derive(Debug, Default)]
 pub(crate) struct InputBuffer {
     buf: Vec<u8>,

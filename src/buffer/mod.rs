@@ -1,0 +1,17 @@
+//! The connection's byte buffers: what was received, and what waits to be
+//! written.
+
+#[cfg(feature = "bytes")]
+mod input_bytes;
+#[cfg(not(feature = "bytes"))]
+mod input_vec;
+mod output;
+
+#[cfg(feature = "bytes")]
+pub(crate) use input_bytes::InputBuffer;
+#[cfg(not(feature = "bytes"))]
+pub(crate) use input_vec::InputBuffer;
+pub(crate) use output::OutputQueue;
+
+/// Capacity an empty buffer may keep; above it, the memory is released.
+pub(crate) const RETAIN_CAPACITY: usize = 64 * 1024;

@@ -1,0 +1,227 @@
+//! What waits to be written: frames encoded into one byte queue, and, with
+//! the `bytes` feature, payloads the caller handed over as `Bytes`, kept by
+//! reference between the queued bytes that come before and after them.
+
+use super::RETAIN_CAPACITY;
+use alloc::vec::Vec;
+
+/// A `Vec` with a read position. Consumed bytes are dropped lazily (by
+/// moving the live part to the front) so consuming is O(1) and moving is
+/// amortised; a queue that grew for one large message gives its memory back
+/// once it is empty.
+#[derive(Debug, Default)]
+pub(crate) struct ByteQueue {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl ByteQueue {
+    /// The bytes not yet consumed.
+    pub(crate) fn live(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops `n` bytes (at most all of them) from the front.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.head += n.min(self.len());
+        if self.head == self.buf.len() {
+            self.clear();
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.head = 0;
+        if self.buf.capacity() > RETAIN_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Gives memory back entirely when nothing is queued.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+
+    /// Makes room for `additional` bytes at the end, moving the live bytes to
+    /// the front first when that avoids growing.
+    fn reserve(&mut self, additional: usize) {
+        if self.head > 0
+            && (self.buf.capacity() - self.buf.len() < additional || self.head >= self.len())
+        {
+            self.buf.copy_within(self.head.., 0);
+            self.buf.truncate(self.buf.len() - self.head);
+            self.head = 0;
+        }
+        self.buf.reserve(additional);
+    }
+
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends bytes through a closure that writes into the underlying `Vec`.
+    pub(crate) fn write_with(&mut self, additional: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        self.reserve(additional);
+        write(&mut self.buf);
+    }
+}
+
+/// A caller's payload waiting in the queue, after `before` queued bytes
+/// (counted from the previous payload or the front).
+#[cfg(feature = "bytes")]
+#[derive(Debug)]
+struct Owned {
+    before: usize,
+    payload: bytes::Bytes,
+}
+
+/// The caller's payloads in the queue, with what the queue needs to place
+/// them: boxed, so a connection that never queues one carries a pointer.
+#[cfg(feature = "bytes")]
+#[derive(Debug, Default)]
+struct OwnedPayloads {
+    payloads: alloc::collections::VecDeque<Owned>,
+    /// Queued bytes that come before the last owned payload.
+    placed: usize,
+    /// Bytes in the owned payloads.
+    len: usize,
+}
+
+/// The output queue: encoded bytes, interleaved with owned payloads.
+#[derive(Debug, Default)]
+pub(crate) struct OutputQueue {
+    bytes: ByteQueue,
+    #[cfg(feature = "bytes")]
+    owned: Option<alloc::boxed::Box<OwnedPayloads>>,
+}
+
+impl OutputQueue {
+    pub(crate) fn len(&self) -> usize {
+        #[cfg(feature = "bytes")]
+        return self.bytes.len() + self.owned.as_ref().map_or(0, |owned| owned.len);
+        #[cfg(not(feature = "bytes"))]
+        self.bytes.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first contiguous piece of the output.
+    pub(crate) fn first_chunk(&self) -> &[u8] {
+        #[cfg(feature = "bytes")]
+        if let Some(front) = self.owned.as_ref().and_then(|owned| owned.payloads.front()) {
+            return if front.before > 0 {
+                &self.bytes.live()[..front.before]
+            } else {
+                &front.payload
+            };
+        }
+        self.bytes.live()
+    }
+
+    /// Fills `out` with the output's pieces in order; returns how many.
+    pub(crate) fn chunks<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        let mut filled = 0;
+        #[allow(unused_mut)]
+        let mut queued = self.bytes.live();
+        #[cfg(feature = "bytes")]
+        for owned in self.owned.iter().flat_map(|owned| &owned.payloads) {
+            for piece in [&queued[..owned.before], &owned.payload[..]] {
+                if filled == out.len() {
+                    return filled;
+                }
+                if !piece.is_empty() {
+                    out[filled] = piece;
+                    filled += 1;
+                }
+            }
+            queued = &queued[owned.before..];
+        }
+        if filled < out.len() && !queued.is_empty() {
+            out[filled] = queued;
+            filled += 1;
+        }
+        filled
+    }
+
+    /// Drops the first `n` bytes of the output.
+    #[cfg_attr(not(feature = "bytes"), allow(unused_mut))]
+    pub(crate) fn consume(&mut self, mut n: usize) {
+        #[cfg(feature = "bytes")]
+        if let Some(owned) = self.owned.as_deref_mut() {
+            while n > 0 {
+                let Some(front) = owned.payloads.front_mut() else {
+                    break;
+                };
+                if front.before > 0 {
+                    let step = n.min(front.before);
+                    self.bytes.consume(step);
+                    front.before -= step;
+                    owned.placed -= step;
+                    n -= step;
+                } else {
+                    let step = n.min(front.payload.len());
+                    bytes::Buf::advance(&mut front.payload, step);
+                    owned.len -= step;
+                    n -= step;
+                    if front.payload.is_empty() {
+                        owned.payloads.pop_front();
+                    }
+                }
+            }
+        }
+        self.bytes.consume(n);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        #[cfg(feature = "bytes")]
+        if let Some(owned) = self.owned.as_deref_mut() {
+            owned.payloads.clear();
+            owned.placed = 0;
+            owned.len = 0;
+        }
+    }
+
+    /// Gives memory back entirely when nothing is queued.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.bytes.release_if_empty();
+            #[cfg(feature = "bytes")]
+            {
+                self.owned = None;
+            }
+        }
+    }
+
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.bytes.extend(bytes);
+    }
+
+    pub(crate) fn write_with(&mut self, additional: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        self.bytes.write_with(additional, write);
+    }
+
+    /// Queues the caller's payload by reference, after everything queued.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn push_owned(&mut self, payload: bytes::Bytes) {
+        let owned = self.owned.get_or_insert_with(Default::default);
+        let before = self.bytes.len() - owned.placed;
+        owned.placed += before;
+        owned.len += payload.len();
+        owned.payloads.push_back(Owned { before, payload });
+    }
+}

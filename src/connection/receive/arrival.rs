@@ -1,0 +1,87 @@
+//! Bytes arriving: copied in (or read in place), and unmasked on the way
+//! when they continue a payload that needs no other look.
+
+use super::state::Receiver;
+use crate::config::ReceiveMode;
+use crate::role::MessageKind;
+
+/// Payload bytes a frame must have delivered before the input buffer is
+/// grown to its whole declared length at once.
+pub(crate) const RESERVE_AFTER: usize = 32 * 1024;
+
+impl<'a> Receiver<'a> {
+    /// Takes in bytes read from the transport.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.apply_release();
+        if !self.reads() {
+            return;
+        }
+        self.reserve_rest_of_frame(bytes.len());
+        let direct = self.unmask_on_arrival(bytes.len());
+        let (payload, rest) = bytes.split_at(direct.map_or(0, |(len, _, _)| len));
+        if let Some((_, key, phase)) = direct {
+            self.input.extend_masked(payload, key, phase);
+        }
+        self.input.extend(rest);
+    }
+
+    /// Room to read the transport into, for [`commit`](Self::commit).
+    pub(crate) fn into_room(mut self, min: usize) -> &'a mut [u8] {
+        self.apply_release();
+        self.reserve_rest_of_frame(min);
+        let input = self.input;
+        input.spare(min.max(1))
+    }
+
+    /// `n` bytes were read into the room.
+    pub(crate) fn commit(&mut self, n: usize) {
+        if self.reads() {
+            self.input.commit(n);
+        }
+    }
+
+    /// Whether received bytes are still taken in.
+    fn reads(&self) -> bool {
+        !self.link.is_closed() && !self.link.close_received() && !self.state.input_ended
+    }
+
+    /// A data frame that has proven large (by delivering
+    /// [`RESERVE_AFTER`] bytes, not just by declaring a length) gets room
+    /// for the rest of its payload at once, so the buffer is not copied at
+    /// every doubling. Its length is within the frame limit, checked with
+    /// the header.
+    fn reserve_rest_of_frame(&mut self, arriving: usize) {
+        let Some(frame) = self.state.frame else {
+            return;
+        };
+        let buffered = self.input.len() - self.state.carried as usize;
+        let rest = frame.remaining.saturating_sub(buffered);
+        if !frame.opcode.is_control() && buffered >= RESERVE_AFTER && rest > arriving {
+            self.input.reserve(rest);
+        }
+    }
+
+    /// How many of `arriving` bytes continue the payload of a masked binary
+    /// (or compressed, or message-mode text) frame whose buffered bytes are
+    /// all processed, with the key and payload offset to unmask them: those
+    /// are unmasked while they are copied in, which saves a second pass over
+    /// them, and count as processed at once. Text still gets its validation
+    /// pass when the frame is read.
+    fn unmask_on_arrival(&mut self, arriving: usize) -> Option<(usize, [u8; 4], usize)> {
+        let state = &mut *self.state;
+        let frame = state.frame.as_mut()?;
+        let key = frame.mask?;
+        // Stream-mode text is validated in place, so it must stay masked
+        // until then; everything else is unmasked here.
+        let plain = state.incoming.kind == Some(MessageKind::Binary)
+            || state.incoming.compressed
+            || self.config.receive_mode == ReceiveMode::Message;
+        let buffered = self.input.len() - state.carried as usize;
+        if frame.opcode.is_control() || !plain || frame.processed != buffered {
+            return None;
+        }
+        let len = frame.remaining.saturating_sub(buffered).min(arriving);
+        frame.processed += len;
+        Some((len, key, frame.phase as usize + buffered))
+    }
+}

@@ -1,0 +1,231 @@
+//! The receive path's state, and how it fails.
+
+use crate::buffer::InputBuffer;
+use crate::close::MAX_REASON_LEN;
+use crate::config::Config;
+use crate::connection::control::ControlSlot;
+use crate::connection::link::{Link, Phase};
+use crate::error::Error;
+use crate::extensions::{ExtensionParams, ReceiveExtensions};
+use crate::frame::OpCode;
+use crate::handshake::{
+    write_error_response, ClientHandshake, HandshakeRequest, HandshakeResponse,
+};
+use crate::role::{MessageKind, Role};
+use crate::utf8::Utf8Validator;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Where the opening handshake stands. Boxed inside the connection so an
+/// open connection does not carry it.
+#[derive(Debug)]
+pub(crate) enum Handshake {
+    /// Server reading the request head; `scanned` bytes searched so far.
+    ReadingRequest { scanned: usize },
+    /// Server waiting for the caller to accept or reject.
+    AwaitingDecision(HandshakeRequest),
+    /// Client waiting for the response head.
+    ReadingResponse {
+        scanned: usize,
+        handshake: ClientHandshake,
+    },
+    /// Client read the response; kept until the caller has seen it.
+    Answered(HandshakeResponse),
+}
+
+/// The data or control frame being received.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameState {
+    pub(crate) opcode: OpCode,
+    pub(crate) fin: bool,
+    pub(crate) mask: Option<[u8; 4]>,
+    /// Payload bytes not yet consumed from the input.
+    pub(crate) remaining: usize,
+    /// Of those, how many are already unmasked and validated.
+    pub(crate) processed: usize,
+    /// Payload offset of the first unconsumed byte, modulo 4: all the
+    /// masking needs.
+    pub(crate) phase: u8,
+}
+
+impl FrameState {
+    pub(crate) fn advance_phase(&mut self, consumed: usize) {
+        self.phase = ((self.phase as usize + consumed) % 4) as u8;
+    }
+}
+
+/// The data message being received.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Incoming {
+    pub(crate) kind: Option<MessageKind>,
+    /// The message was sent transformed by an extension (RSV1).
+    pub(crate) compressed: bool,
+    pub(crate) utf8: Utf8Validator,
+    /// Bytes announced so far by the message's frame headers.
+    pub(crate) declared: usize,
+    /// Compressed messages: bytes inflated from the current frame.
+    pub(crate) frame_content: usize,
+}
+
+/// Where the payload of a ready event lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Payload {
+    /// `len` bytes at the front of the input.
+    Input(usize),
+    /// The reassembly buffer.
+    Message,
+    /// The text reassembly buffer, validated as it was filled.
+    Text,
+}
+
+/// An event found by `step`, before it borrows the buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ready {
+    HandshakeRequest,
+    HandshakeAnswered {
+        accepted: bool,
+    },
+    Message(MessageKind, Payload),
+    /// A text message that is one whole frame at the front of the input,
+    /// unmasked but not yet validated: the check that yields its `&str` is
+    /// the one validation it gets.
+    WholeText(usize),
+    Chunk {
+        kind: MessageKind,
+        from_message: bool,
+        len: usize,
+        last: bool,
+    },
+    Ping(usize),
+    Pong(usize),
+    Close(Option<crate::close::CloseCode>, usize),
+    Backpressure(bool),
+    Failed(Error),
+}
+
+/// Outcome of one round of `step`.
+pub(crate) enum Step {
+    Event(Ready),
+    Continue,
+    NeedInput,
+}
+
+/// Work left over from the previous event, done before the next call reads
+/// the buffers (the event borrowed them until then).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Release {
+    /// Bytes handed out from the front of the input, or (with
+    /// `from_message`) of the message buffer, which stream mode with an
+    /// extension hands out from.
+    pub(crate) consume: usize,
+    pub(crate) from_message: bool,
+    pub(crate) clear_message: bool,
+    pub(crate) drop_handshake: bool,
+}
+
+/// Everything the receive path owns apart from the input buffer (kept apart
+/// so an event can borrow the input while a failure changes the rest).
+#[derive(Debug, Default)]
+pub(crate) struct RxState {
+    pub(crate) handshake: Option<Box<Handshake>>,
+    /// A fragmented message being reassembled, or inflated.
+    pub(crate) message: Vec<u8>,
+    /// A text message being reassembled, validated piece by piece on the
+    /// way in (message mode, uncompressed).
+    pub(crate) text: String,
+    pub(crate) frame: Option<FrameState>,
+    pub(crate) incoming: Incoming,
+    /// Stream mode: bytes of a split character kept at the front of the input
+    /// across a frame boundary (at most 3).
+    pub(crate) carried: u8,
+    pub(crate) release: Release,
+    pub(crate) extensions: ReceiveExtensions,
+    /// Client: what the server agreed to, for the coordinator to take
+    /// (the send side's extensions, the protocol).
+    pub(crate) agreed: Option<Box<(Option<Box<str>>, ExtensionParams)>>,
+    pub(crate) input_ended: bool,
+    pub(crate) events_paused: bool,
+    /// A failure found by `handle_timeout`, reported by the next `next_event`.
+    pub(crate) timed_out: Option<Error>,
+    /// The output's backpressure state as last reported.
+    pub(crate) reported_backpressure: bool,
+}
+
+/// The receive half of a connection: hands out what the peer sent.
+///
+/// Made by [`Connection::split_mut`](crate::Connection::split_mut), beside
+/// a [`Sender`](crate::Sender) that borrows the rest of the connection.
+/// What the receive path must send itself (the automatic Pong, the echo of
+/// a Close) waits in a small control queue that goes out at the next frame
+/// boundary, when the output is next read.
+#[derive(Debug)]
+pub struct Receiver<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) role: Role,
+    pub(crate) link: &'a Link,
+    pub(crate) input: &'a mut InputBuffer,
+    pub(crate) state: &'a mut RxState,
+    pub(crate) control: &'a ControlSlot,
+}
+
+/// The parts of the receive path a failure changes: all but the input.
+pub(crate) struct Failing<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) role: Role,
+    pub(crate) link: &'a Link,
+    pub(crate) state: &'a mut RxState,
+    pub(crate) control: &'a ControlSlot,
+}
+
+impl Failing<'_> {
+    /// Failures after which the peer is presumed gone.
+    fn is_abort(&self, error: Error) -> bool {
+        match error {
+            Error::KeepaliveTimeout => self.config.abort_on_keepalive_timeout,
+            Error::CloseTimeout | Error::AbnormalClosure => true,
+            _ => false,
+        }
+    }
+
+    /// Queues the Close frame or HTTP response the error calls for and makes
+    /// the error sticky. The input is left to the caller: the machine frees
+    /// it once closed, at the latest on the next call. Returns the error.
+    pub(crate) fn fail(&mut self, error: Error) -> Error {
+        let link = self.link;
+        if link.phase() == Phase::Handshaking && self.role == Role::Server {
+            if error.http_status().is_some() {
+                let mut response = Vec::new();
+                write_error_response(&mut response, error);
+                self.control.with(|queue| queue.push_raw(&response));
+            }
+        } else if self.is_abort(error) {
+            // Nobody will read what is queued: let the caller drop the transport now.
+            link.set_aborted();
+            self.control.with(|queue| queue.clear());
+        } else if link.is_open() && !link.close_sent() {
+            if let Some(code) = error.close_code() {
+                let reason = error.description().as_bytes();
+                let mut payload = [0u8; 2 + MAX_REASON_LEN];
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                self.control
+                    .with(|queue| queue.push_close(&payload[..2 + reason.len()]));
+                link.set_close_sent();
+            }
+        }
+        link.set_error(error);
+        link.set_phase(Phase::Closed);
+        let state = &mut *self.state;
+        state.message = Vec::new();
+        state.text = String::new();
+        state.frame = None;
+        state.incoming = Incoming::default();
+        state.carried = 0;
+        state.release = Release {
+            drop_handshake: true,
+            ..Release::default()
+        };
+        error
+    }
+}
