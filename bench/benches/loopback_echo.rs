@@ -69,7 +69,7 @@
 //!   strace); the libraries' own user-space work is the smaller part, so
 //!   differences here are diluted compared with the encode/decode benches.
 //!
-//! Run: `cargo bench --bench loopback_echo` (under a minute).
+//! Run: `cargo bench -p wsmachine-bench --bench loopback_echo` (under a minute).
 
 use std::error::Error;
 use std::io::{self, Read, Write};
