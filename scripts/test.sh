@@ -2,6 +2,12 @@
 # The README's test command: installs every peer the tests talk to (Python
 # websockets, Node ws, Chromium, the Autobahn TestSuite), then runs the whole
 # test suite and Autobahn in both roles. Safe to rerun; installs are cached.
+#
+# Plain `cargo test` runs only the hermetic suites (nothing but Rust needed).
+# The suites that talk to outside peers (tests/interop_python.rs,
+# interop_node.rs, interop_chromium.rs) are built only with the crate's
+# `interop` feature, which `--all-features` below turns on; a peer missing
+# then is a failing test that names `bash .ci/install-peers.sh`, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +16,7 @@ bash .ci/install-peers.sh
 WSTEST="$(bash .ci/autobahn/install.sh)"
 export WSTEST
 
-echo "== cargo test --all-features"
+echo "== cargo test --all-features (hermetic suites + the interop feature's peer suites)"
 cargo test --all-features
 
 echo "== Autobahn TestSuite, server and client roles"

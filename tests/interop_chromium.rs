@@ -172,6 +172,11 @@ fn chromium_runs_the_selftest_against_the_chat_server() {
             "check {check} missing from the report: {report}"
         );
     }
+    // The self-test page shows its results only, none of the chat UI.
+    assert!(
+        report.contains("\"chat_ui_visible\":[]"),
+        "chat UI on screen during the self-test: {report}"
+    );
     // Chromium always offers permessage-deflate; built with it, we accept.
     let compressed = report.contains("\"extensions:permessage-deflate");
     assert_eq!(compressed, cfg!(feature = "deflate"), "{report}");

@@ -94,6 +94,7 @@ fn wsm_vectored_batch(
             .unwrap();
         sink.put(head.as_ref());
         sink.put(scratch);
+        conn.consume_output(head.len() + scratch.len());
     }
 }
 

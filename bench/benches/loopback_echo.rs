@@ -69,7 +69,7 @@
 //!   strace); the libraries' own user-space work is the smaller part, so
 //!   differences here are diluted compared with the encode/decode benches.
 //!
-//! Run: `cargo bench --bench loopback_echo` (under a minute).
+//! Run: `cargo bench -p wsmachine-bench --bench loopback_echo` (under a minute).
 
 use std::error::Error;
 use std::io::{self, Read, Write};
@@ -376,14 +376,14 @@ impl Client {
         socket.set_nodelay(true)?;
         socket.set_read_timeout(Some(IO_TIMEOUT))?;
         socket.set_write_timeout(Some(IO_TIMEOUT))?;
-        let config = Config {
-            // No timers are driven on the client side.
-            ping_interval: None,
-            // Plain frames against every server, whatever features are on.
-            #[cfg(feature = "deflate")]
-            deflate: None,
-            ..Config::default()
-        };
+        // No timers are driven on the client side.
+        #[allow(unused_mut)]
+        let mut config = Config::default().with_ping_interval(None);
+        // Plain frames against every server, whatever features are on.
+        #[cfg(feature = "deflate")]
+        {
+            config.deflate = None;
+        }
         let request = ClientRequest::new(&addr.to_string(), "/");
         let conn = Connection::client(request, config).map_err(io::Error::other)?;
         let mut client = Client { socket, conn };
