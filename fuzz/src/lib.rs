@@ -313,7 +313,7 @@ impl Harness {
         }
     }
 
-    fn check_bounds(&self) {
+    fn check_bounds(&mut self) {
         let c = &self.config;
         // Inflating works in steps of 64 KiB in stream mode.
         let message_limit = c.max_message_size.max(64 * 1024) + 1;
