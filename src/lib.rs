@@ -76,6 +76,8 @@
 //! - `deflate`: permessage-deflate (RFC 7692).
 //! - `bytes`: owned [`Message`]s over `bytes::Bytes`, zero-copy owned
 //!   receive, payloads queued by reference, [`PreparedMessage`] for broadcast.
+//! - `http`: conversions to and from the `http` crate's requests and
+//!   responses, for hyper, axum and other HTTP layers ([`mod@http`]).
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -95,6 +97,8 @@ mod event;
 mod extensions;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "http")]
+pub mod http;
 mod keys;
 pub mod mask;
 #[cfg(feature = "bytes")]
