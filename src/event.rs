@@ -56,7 +56,8 @@ pub enum Event<'a> {
         rtt: Option<Duration>,
     },
     /// The peer's Close frame. If we had not sent one, the machine has queued
-    /// the echo; either way the connection is now closed.
+    /// the echo (the same code and reason); either way the connection is now
+    /// closed.
     Close {
         /// The peer's code; `None` when its Close frame had no payload (1005).
         code: Option<CloseCode>,

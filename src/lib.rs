@@ -105,7 +105,11 @@ pub mod mask;
 mod message;
 mod role;
 mod timers;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod utf8;
+#[cfg(feature = "std")]
+mod ws_error;
 
 pub use close::CloseCode;
 pub use config::{Config, ReceiveMode};
@@ -124,6 +128,8 @@ pub use role::{MessageKind, ReadyState, Role};
 #[cfg(feature = "std")]
 pub use timers::Clock;
 pub use timers::Timestamp;
+#[cfg(feature = "std")]
+pub use ws_error::WsError;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -622,7 +622,7 @@ fn closing_works_on_a_compressed_connection() {
         client.next_event(),
         Some(Event::Close {
             code: Some(CloseCode::NORMAL),
-            reason: ""
+            reason: "bye"
         })
     );
 }

@@ -653,9 +653,8 @@ impl Script {
             out.frame(0x88, &payload);
             let expected = &mut out.expected;
             expected.events.push(Ev::Close(Some(*code), reason.clone()));
-            expected
-                .replies
-                .push((0x88, Blob(code.to_be_bytes().to_vec())));
+            // The echo: the same code and reason.
+            expected.replies.push((0x88, Blob(payload)));
         }
         (out.wire, out.expected)
     }
@@ -1073,7 +1072,8 @@ fn roundtrip(
         let their_close = if side == closer {
             match &ending.simultaneous {
                 Some((code, reason)) => Ev::Close(Some(*code), reason.clone()),
-                None => Ev::Close(Some(*code), String::new()),
+                // The echo of our own Close: its code and reason.
+                None => Ev::Close(Some(*code), reason.clone()),
             }
         } else {
             Ev::Close(Some(*code), reason.clone())
@@ -1236,7 +1236,9 @@ fn every_close_code_is_reported_or_refused() {
                     [Ev::Close(Some(code), "why".into())],
                     "{role:?}"
                 );
-                assert_eq!(frames[0].payload.0, code.to_be_bytes(), "{role:?}: echo");
+                let mut echo = code.to_be_bytes().to_vec();
+                echo.extend_from_slice(b"why");
+                assert_eq!(frames[0].payload.0, echo, "{role:?}: echo");
                 assert_eq!(conn.error(), None);
             } else {
                 assert_eq!(

@@ -581,9 +581,10 @@ fn peer_close_is_echoed_and_closes() {
         drain(&mut server),
         vec![Seen::Close(Some(4000), "bye".into())]
     );
-    assert_eq!(server.pending_output(), &[0x88, 0x02, 0x0F, 0xA0]);
+    // The echo carries the same code and reason.
+    assert_eq!(server.pending_output(), b"\x88\x05\x0F\xA0bye");
     assert_eq!(server.ready_state(), ReadyState::Closed);
-    server.consume_output(4);
+    server.consume_output(7);
     assert!(server.should_close_transport());
     assert_eq!(server.send_text("late"), Err(SendError::Closed));
 }

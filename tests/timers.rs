@@ -211,7 +211,7 @@ fn answered_close_stops_the_close_deadline() {
     pump(&mut client, &mut server);
     assert_eq!(
         events(&mut server),
-        ["Close { code: Some(CloseCode(1000)), reason: \"\" }"]
+        ["Close { code: Some(CloseCode(1000)), reason: \"bye\" }"]
     );
     assert_eq!(server.poll_timeout().map(Timestamp::since_origin), None);
     server.handle_timeout(Timestamp::from_duration(secs(60)));

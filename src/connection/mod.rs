@@ -202,6 +202,13 @@ impl Connection {
         self.link.error()
     }
 
+    /// True when the connection ended with the peer presumed gone (closing
+    /// timeout, keepalive timeout with `abort_on_keepalive_timeout`, the
+    /// transport ending early): drop the transport without waiting on it.
+    pub fn is_aborted(&self) -> bool {
+        self.link.aborted()
+    }
+
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         match &self.rx.agreed {

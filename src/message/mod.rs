@@ -146,9 +146,17 @@ pub enum OwnedEvent {
     Connected(HandshakeResponse),
     /// Client: the server answered with another status; the connection is closed.
     HandshakeRejected(HandshakeResponse),
-    /// A message, or a Ping, Pong or Close (see [`Event`](crate::Event)
-    /// for what the machine already did about each).
+    /// A message, a Ping or a Close (see [`Event`](crate::Event) for what
+    /// the machine already did about each). Pongs come as [`OwnedEvent::Pong`].
     Message(Message),
+    /// A Pong, with its round-trip time when it answers our latest Ping
+    /// (see [`Event::Pong`](crate::Event::Pong)).
+    Pong {
+        /// Its payload.
+        payload: Bytes,
+        /// The round-trip time of the Ping it answers.
+        rtt: Option<core::time::Duration>,
+    },
     /// A piece of a message, in [`ReceiveMode::Stream`](crate::ReceiveMode::Stream);
     /// text pieces end on character boundaries.
     Chunk {

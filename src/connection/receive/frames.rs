@@ -219,9 +219,9 @@ impl Receiver<'_> {
                 };
                 self.link.set_close_received();
                 if !self.link.close_sent() {
-                    let echo = code.map(|c| c.0.to_be_bytes());
-                    let payload = echo.as_ref().map_or(&[][..], |b| &b[..]);
-                    self.control.with(|queue| queue.push_close(payload));
+                    // The echo carries the peer's code and reason (§5.5.1).
+                    let echo = &self.input.live()[..len];
+                    self.control.with(|queue| queue.push_close(echo));
                     self.link.set_close_sent();
                 }
                 self.link.set_phase(crate::connection::link::Phase::Closed);

@@ -74,8 +74,8 @@ impl Receiver<'_> {
             Ready::Ping(len) => Message::Ping(self.take_input(len)),
             Ready::Pong(len) => {
                 let payload = self.take_input(len);
-                self.link.pong_received(&payload);
-                Message::Pong(payload)
+                let rtt = self.link.pong_received(&payload);
+                return OwnedEvent::Pong { payload, rtt };
             }
             Ready::Close(code, len) => {
                 let mut payload = self.take_input(len);

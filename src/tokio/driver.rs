@@ -1,0 +1,288 @@
+//! The I/O loop every tokio type shares: read straight into the machine's
+//! buffer, hand out owned events, write the output in one vectored write per
+//! batch, and keep the machine's deadlines with one reusable timer.
+
+use crate::message::{CloseFrame, Message, OwnedEvent};
+use crate::ws_error::WsError;
+use crate::{Connection, Timestamp};
+use core::future::Future as _;
+use core::pin::Pin;
+use core::task::{ready, Context, Poll, Waker};
+use core::time::Duration;
+use std::io::{self, IoSlice};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Bytes asked of the transport per read. Reads go straight into the
+/// machine's input buffer, which keeps this much room while data flows.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Output pieces handed to one vectored write.
+const MAX_SLICES: usize = 32;
+
+/// How much a closed connection reads (and drops) while waiting for the
+/// peer's end of stream, so unread bytes do not turn our FIN into a reset.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// How long a closed connection may take to write its last bytes and see
+/// the peer's end of stream when the config sets no close timeout.
+const DEFAULT_LINGER: Duration = Duration::from_secs(10);
+
+/// Where the end of a connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Not closed yet.
+    Open,
+    /// Closed: writing what is left, then FIN, then reading until the peer's.
+    Lingering,
+    /// The transport is done with.
+    Done,
+}
+
+pub(crate) struct Driver<S> {
+    pub(crate) conn: Connection,
+    pub(crate) stream: S,
+    /// The machine counts time from here, on tokio's clock (so tests can
+    /// pause it).
+    origin: Instant,
+    /// One timer, moved with `reset` rather than re-created.
+    sleep: Option<Pin<Box<Sleep>>>,
+    sleep_at: Option<Instant>,
+    ending: Ending,
+    /// A closed connection gives up on a peer that neither reads nor
+    /// closes at this time.
+    give_up_at: Option<Instant>,
+    lingered: usize,
+    /// Why the connection failed, once it has.
+    pub(crate) failure: Option<WsError>,
+    /// The peer's Close, once it came.
+    pub(crate) close_frame: Option<CloseFrame>,
+}
+
+impl<S> core::fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Driver")
+            .field("conn", &self.conn)
+            .field("ending", &self.ending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    pub(crate) fn new(conn: Connection, stream: S) -> Self {
+        Driver {
+            conn,
+            stream,
+            origin: Instant::now(),
+            sleep: None,
+            sleep_at: None,
+            ending: Ending::Open,
+            give_up_at: None,
+            lingered: 0,
+            failure: None,
+            close_frame: None,
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_duration(Instant::now().saturating_duration_since(self.origin))
+    }
+
+    /// Tells the machine the time (deadlines, round-trip times).
+    pub(crate) fn tick(&mut self) {
+        let now = self.now();
+        self.conn.handle_timeout(now);
+    }
+
+    /// Whether the transport is done with: nothing more will come.
+    pub(crate) fn is_done(&self) -> bool {
+        self.ending == Ending::Done
+    }
+
+    /// Writes the output, one vectored write per batch, until it is empty
+    /// or the transport is full (then `writer` is woken when it has room).
+    pub(crate) fn poll_write_out(&mut self, writer: &Waker) -> Poll<io::Result<()>> {
+        let mut cx = Context::from_waker(writer);
+        loop {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.conn.pending_output_vectored(&mut slices);
+            if count == 0 {
+                break;
+            }
+            let written =
+                ready!(Pin::new(&mut self.stream).poll_write_vectored(&mut cx, &slices[..count]))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.consume_output(written);
+        }
+        Pin::new(&mut self.stream).poll_flush(&mut cx)
+    }
+
+    /// The next event, driving reads, writes and deadlines as needed;
+    /// `None` once the connection is closed and its transport done with.
+    /// Reads only when no event is waiting, so a caller that stops asking
+    /// stops the reading: the peer's writes then block in TCP.
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &Waker,
+    ) -> Poll<Option<OwnedEvent>> {
+        loop {
+            if self.ending == Ending::Done {
+                return Poll::Ready(None);
+            }
+            if let Some(event) = self.conn.next_owned_event() {
+                self.note(&event);
+                return Poll::Ready(Some(event));
+            }
+            if self.ending == Ending::Open {
+                // Pongs, Close echoes and the caller's sends: one write per batch.
+                if let Poll::Ready(Err(error)) = self.poll_write_out(writer) {
+                    self.fail_io(error);
+                    continue;
+                }
+                if self.conn.is_aborted() {
+                    // The peer is presumed gone: nothing to wait for.
+                    self.ending = Ending::Done;
+                    continue;
+                }
+                if self.conn.ready_state() == crate::ReadyState::Closed {
+                    self.ending = Ending::Lingering;
+                    let limit = self.conn.config().close_timeout.unwrap_or(DEFAULT_LINGER);
+                    self.give_up_at = Some(Instant::now() + limit);
+                    continue;
+                }
+                if self.poll_deadline(cx).is_ready() {
+                    continue;
+                }
+                if !self.conn.wants_read() {
+                    return Poll::Pending;
+                }
+                match self.poll_read(cx) {
+                    Poll::Ready(()) => continue,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            ready!(self.poll_linger(cx, writer));
+        }
+    }
+
+    /// Keeps what the caller of `poll_event` does not see.
+    fn note(&mut self, event: &OwnedEvent) {
+        match event {
+            OwnedEvent::Failed(error) => {
+                self.failure.get_or_insert(WsError::Protocol(*error));
+            }
+            OwnedEvent::Message(Message::Close(frame)) => self.close_frame = frame.clone(),
+            _ => {}
+        }
+    }
+
+    /// The transport failed: nothing more can be written or read. Keeps
+    /// the error for the receive side and returns one for the caller.
+    pub(crate) fn fail_io(&mut self, error: io::Error) -> WsError {
+        let reported = WsError::Io(io::Error::new(error.kind(), error.to_string()));
+        self.failure.get_or_insert(WsError::Io(error));
+        self.conn.receive_eof();
+        self.ending = Ending::Done;
+        reported
+    }
+
+    /// One read straight into the machine's buffer.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let room = self.conn.receive_buffer(READ_SIZE);
+        let mut buf = ReadBuf::new(room);
+        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    self.conn.receive_eof();
+                } else {
+                    self.conn.commit_received(n);
+                }
+            }
+            Poll::Ready(Err(error)) => {
+                // A reset is the peer vanishing: the machine reports 1006.
+                self.failure.get_or_insert(WsError::Io(error));
+                self.conn.receive_eof();
+            }
+        }
+        self.tick();
+        Poll::Ready(())
+    }
+
+    /// Waits for the machine's next deadline; `Ready` once one was handled.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.conn.poll_timeout() else {
+            return Poll::Pending;
+        };
+        let when = self.origin + at.since_origin();
+        ready!(self.poll_sleep(cx, when));
+        self.tick();
+        Poll::Ready(())
+    }
+
+    /// Sleeps until `when` on the one timer.
+    fn poll_sleep(&mut self, cx: &mut Context<'_>, when: Instant) -> Poll<()> {
+        if when <= Instant::now() {
+            return Poll::Ready(());
+        }
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(when)));
+        if self.sleep_at != Some(when) {
+            sleep.as_mut().reset(when);
+            self.sleep_at = Some(when);
+        }
+        sleep.as_mut().poll(cx)
+    }
+
+    /// After the close: the last bytes out, FIN, then the peer's end of
+    /// stream read (and dropped), all within the give-up time.
+    fn poll_linger(&mut self, cx: &mut Context<'_>, writer: &Waker) -> Poll<()> {
+        let give_up = self.give_up_at.unwrap_or_else(Instant::now);
+        let timed_out = self.poll_sleep(cx, give_up).is_ready();
+        if timed_out {
+            self.ending = Ending::Done;
+            return Poll::Ready(());
+        }
+        match self.poll_write_out(writer) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => {
+                self.ending = Ending::Done;
+                return Poll::Ready(());
+            }
+            Poll::Ready(Ok(())) => {}
+        }
+        if Pin::new(&mut self.stream).poll_shutdown(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut scratch = [0u8; 2048];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    self.lingered += buf.filled().len();
+                    if self.lingered > LINGER_BYTES {
+                        break;
+                    }
+                }
+                Poll::Ready(_) => break,
+            }
+        }
+        self.ending = Ending::Done;
+        Poll::Ready(())
+    }
+
+    /// The outcome of a connection that ended: `None` for a clean close.
+    pub(crate) fn take_failure(&mut self) -> Option<WsError> {
+        match self.failure.take() {
+            // The peer's Close arrived: whatever the transport did after is moot.
+            Some(WsError::Io(_)) if self.close_frame.is_some() => None,
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The tokio front-end (feature `tokio`): a [`WebSocket`] over any
+//! `AsyncRead + AsyncWrite` stream, in ten lines.
+//!
+//! ```no_run
+//! use wsmachine::tokio::{accept, connect};
+//! use wsmachine::Config;
+//!
+//! # async fn demo() -> Result<(), wsmachine::WsError> {
+//! // A server: echo every message.
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! let (stream, _) = listener.accept().await?;
+//! let mut ws = accept(stream, Config::default()).await?;
+//! while let Some(message) = ws.recv().await {
+//!     ws.send(message?).await?;
+//! }
+//!
+//! // A client.
+//! let (mut ws, _response) = connect("ws://127.0.0.1:9001/").await?;
+//! ws.send("hello").await?;
+//! println!("{:?}", ws.recv().await);
+//! ws.close(wsmachine::CloseCode::NORMAL, "bye").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Keepalive Pings, the handshake, closing and idle deadlines come from the
+//! machine's timers ([`Config`](crate::Config)); they run while the socket
+//! is being read (`recv`, or the receive half of a [`split`](WebSocket::split)).
+//! Backpressure works both ways: `send` waits while the output is above
+//! [`Config::output_high_water`](crate::Config::output_high_water), and a
+//! caller that stops calling `recv` stops the reading, so the peer's writes
+//! block in TCP.
+
+mod client;
+mod driver;
+mod server;
+mod socket;
+mod split;
+mod wakers;
+
+pub use client::{connect, connect_on, ClientBuilder};
+pub use server::{accept, accept_with, Reject};
+pub use socket::WebSocket;
+pub use split::{RecvHalf, SendHalf};
