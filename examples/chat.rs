@@ -1,13 +1,15 @@
-//! A chat room in the browser: one port serves the page and the WebSocket.
+//! A chat room in the browser: one port serves the page and the WebSocket,
+//! on the tokio front-end.
 //!
 //! ```text
 //! cargo run --release --example chat [ADDR]   # default 127.0.0.1:8080
 //! ```
 //!
 //! Open the printed URL in a few tabs. Each TCP connection is one tokio task
-//! driving a [`Connection`]: `tokio::select!` waits for the socket to be
-//! readable or writable, for the room's broadcast channel, and for the
-//! machine's next deadline (keepalive Pings, handshake and closing timeouts).
+//! around a [`WebSocket`]: it waits in `tokio::select!` for the member's next
+//! message, the room's next broadcast, or the server's shutdown. Keepalive
+//! Pings, the handshake deadline and the closing handshake are the
+//! front-end's. Ctrl-C closes every member with 1001 "going away" and exits 0.
 //!
 //! Routes, all on the same port:
 //!
@@ -17,7 +19,9 @@
 //!   Server → client JSON: `{"type":"welcome","name":…}` (the name you got),
 //!   `{"type":"join","name":…}`, `{"type":"leave","name":…}`,
 //!   `{"type":"msg","name":…,"text":…}`, `{"type":"users","names":[…]}` and
-//!   `{"type":"error","text":…}`.
+//!   `{"type":"error","text":…}`. Room messages are encoded (and
+//!   compressed, where the member's negotiation allows) once for everyone:
+//!   a [`PreparedMessage`].
 //! - `/echo`: echoes every message; the text `close-me` makes the server close
 //!   with 4001 "server says bye". `/report`: the first text received is printed
 //!   as `SELFTEST <text>`. Both serve the page's self-test (`/?selftest=1`),
@@ -28,9 +32,9 @@
 //! with a visitor's cookies (RFC 6455 §10.2). Dead peers are found with Pings
 //! (every 10 s of silence, 10 s to answer), so a vanished browser leaves the
 //! room within about 20 s. Nobody can hold the others back: a member may send
-//! 5 messages a second (bursts of 10), and a client that leaves over 1 MiB of
-//! our output unread for 10 s, or falls 256 room messages behind, is closed
-//! with 1008 instead of being waited for.
+//! 5 messages a second (bursts of 10), and a client that does not take a room
+//! message within 10 s, or falls 256 room messages behind, is closed with 1008
+//! instead of being waited for.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -38,14 +42,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
-use wsmachine::{
-    Accept, CloseCode, Config, Connection, Event, HandshakeRequest, ReadyState, Timestamp,
-};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use wsmachine::tokio::{accept_with, Reject, WebSocket};
+use wsmachine::{Accept, CloseCode, Config, HandshakeRequest, Message, PreparedMessage, WsError};
 
 /// The page: HTML, CSS and JavaScript in one file, no external resources.
 const PAGE: &str = include_str!("chat.html");
@@ -59,11 +62,11 @@ const RATE_PER_SEC: f64 = 5.0;
 const BURST: f64 = 10.0;
 /// Room messages a member may fall behind by before it is closed as too slow.
 const ROOM_BACKLOG: usize = 256;
-/// How long a peer may leave more than `Config::output_high_water` bytes of
-/// our output unread before it is closed as too slow.
+/// How long a member may take to accept one room message before it is
+/// closed as too slow (its output is above the high-water mark meanwhile).
 const STALL_LIMIT: Duration = Duration::from_secs(10);
-/// How long a closed connection may take to write its last bytes.
-const LINGER: Duration = Duration::from_secs(5);
+/// How long the server waits, on shutdown, for members to close.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> io::Result<()> {
@@ -72,19 +75,34 @@ async fn main() -> io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(&addr).await?;
     println!("chat: open http://{}/ in a browser", listener.local_addr()?);
-    serve(listener, None).await
+    let (shutdown, stop) = watch::channel(false);
+    let server = tokio::spawn(serve(listener, None, stop));
+    let _ = tokio::signal::ctrl_c().await;
+    println!("chat: shutting down");
+    let _ = shutdown.send(true);
+    let _ = server.await;
+    Ok(())
 }
 
 /// Serves the page, the chat room and the self-test endpoints on `listener`
-/// until accepting fails for good. Self-test reports are printed and, if
+/// until `stop` turns true; then every connection is closed with 1001 and
+/// given a few seconds to finish. Self-test reports are printed and, if
 /// `reports` is given, sent there too.
 pub async fn serve(
     listener: TcpListener,
     reports: Option<mpsc::UnboundedSender<String>>,
+    mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let room = Arc::new(Room::new());
+    let mut connections = JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+            // Reap finished connections as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait, then go on.
@@ -93,14 +111,19 @@ pub async fn serve(
                 continue;
             }
         };
-        let room = Arc::clone(&room);
-        let reports = reports.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(stream, peer, &room, reports).await {
+        let (room, reports, stop) = (Arc::clone(&room), reports.clone(), stop.clone());
+        connections.spawn(async move {
+            if let Err(e) = handle(stream, peer, &room, reports, stop).await {
                 eprintln!("chat: {peer}: {e}");
             }
         });
     }
+    // Every task saw `stop` and is closing with 1001; give them a moment.
+    let _ = tokio::time::timeout(SHUTDOWN_LIMIT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
 }
 
 /// The machine's settings for every connection on this port.
@@ -123,13 +146,13 @@ fn config() -> Config {
 /// Who is in the room, and the channel every member's task listens to.
 struct Room {
     names: Mutex<BTreeSet<String>>,
-    tx: broadcast::Sender<Arc<str>>,
+    tx: broadcast::Sender<PreparedMessage>,
 }
 
 /// A joined connection.
 struct Member {
     name: String,
-    rx: broadcast::Receiver<Arc<str>>,
+    rx: broadcast::Receiver<PreparedMessage>,
     /// Rate limit: messages it may send now (a token bucket).
     tokens: f64,
     refilled: Instant,
@@ -228,9 +251,10 @@ impl Room {
         self.publish(msg);
     }
 
+    /// Encodes the message once for every member.
     fn publish(&self, json: String) {
         // Fails only when nobody listens, which is fine.
-        let _ = self.tx.send(json.into());
+        let _ = self.tx.send(PreparedMessage::text(json));
     }
 }
 
@@ -262,25 +286,16 @@ fn error_json(text: &str) -> String {
     out
 }
 
-// ---------------------------------------------------------------- routing
+// ------------------------------------------------------------- connection
 
-/// What a connection turned out to be, decided by its request.
+/// What an upgraded connection is for.
 enum Endpoint {
-    /// The opening handshake (or plain HTTP request) has not arrived yet.
-    Undecided,
-    /// The chat; `None` until the client sends `join:<name>`.
-    Chat(Option<Member>),
+    Chat,
     Echo,
-    Report {
-        received: bool,
-    },
-    /// A plain HTTP request, answered; the connection is closing.
-    Http,
-    /// A WebSocket that is closing: what it still sends is ignored.
-    Closing,
+    Report,
 }
 
-/// The answer to a request, decided while the request is borrowed.
+/// The answer to a request.
 enum Route {
     Page,
     Status(u16, &'static str),
@@ -298,9 +313,9 @@ fn route(request: &HandshakeRequest) -> Route {
         return Route::Status(403, "origin not allowed\n");
     }
     match request.path() {
-        "/ws" => Route::Upgrade(Endpoint::Chat(None)),
+        "/ws" => Route::Upgrade(Endpoint::Chat),
         "/echo" => Route::Upgrade(Endpoint::Echo),
-        "/report" => Route::Upgrade(Endpoint::Report { received: false }),
+        "/report" => Route::Upgrade(Endpoint::Report),
         _ => Route::Status(404, "no WebSocket here\n"),
     }
 }
@@ -328,258 +343,119 @@ fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
     !authority.contains('/') && normalize(authority) == normalize(host)
 }
 
-// ------------------------------------------------------------- connection
-
+/// Answers the request (the page, a status, or the upgrade) and serves the
+/// endpoint it asked for.
 async fn handle(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     room: &Room,
     reports: Option<mpsc::UnboundedSender<String>>,
-) -> io::Result<()> {
+    stop: watch::Receiver<bool>,
+) -> Result<(), WsError> {
     stream.set_nodelay(true)?;
-    let mut session = Session {
-        conn: Connection::server(config()),
-        endpoint: Endpoint::Undecided,
-        peer,
-        room,
-        reports,
-        backpressured: false,
-        ended: None,
+    let mut endpoint = None;
+    let accepted = accept_with(stream, config(), |request| match route(request) {
+        Route::Page => Err(Reject::new(200, PAGE)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Cache-Control", "no-cache")),
+        Route::Status(status, body) => {
+            Err(Reject::new(status, body).header("Content-Type", "text/plain; charset=utf-8"))
+        }
+        Route::Upgrade(wanted) => {
+            endpoint = Some(wanted);
+            Ok(Accept::new())
+        }
+    })
+    .await;
+    let ws = match accepted {
+        Ok(ws) => ws,
+        // A page or a status was the answer.
+        Err(WsError::Refused(_)) => return Ok(()),
+        Err(e) => return Err(e),
     };
-    let result = session.run(&mut stream).await;
-    session.depart();
-    if result.is_ok() {
-        linger_close(&mut stream).await;
+    match endpoint {
+        Some(Endpoint::Chat) => chat(ws, peer, room, stop).await,
+        Some(Endpoint::Echo) => echo(ws).await,
+        Some(Endpoint::Report) => report(ws, reports).await,
+        None => Ok(()),
     }
-    result
 }
 
-/// One connection's state around its machine.
-struct Session<'a> {
-    conn: Connection,
-    endpoint: Endpoint,
-    peer: SocketAddr,
-    room: &'a Room,
+/// `/echo`: every message back; `close-me` asks the server to close.
+async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), WsError> {
+    while let Some(message) = ws.recv().await {
+        match message? {
+            Message::Text(text) if text == "close-me" => {
+                return ws.close(CloseCode(4001), "server says bye").await;
+            }
+            message => ws.feed(message).await?,
+        }
+    }
+    Ok(())
+}
+
+/// `/report`: the self-test's verdict, printed, then a normal close.
+async fn report(
+    mut ws: WebSocket<TcpStream>,
     reports: Option<mpsc::UnboundedSender<String>>,
-    /// The peer does not read fast enough: stop producing for it.
-    backpressured: bool,
-    /// How the connection ended, for the log.
-    ended: Option<String>,
+) -> Result<(), WsError> {
+    while let Some(message) = ws.recv().await {
+        if let Message::Text(text) = message? {
+            println!("SELFTEST {text}");
+            if let Some(reports) = &reports {
+                let _ = reports.send(text.to_string());
+            }
+            return ws.close(CloseCode::NORMAL, "report received").await;
+        }
+    }
+    Ok(())
 }
 
-/// An event copied out of the machine, so the connection can be used again.
-enum Received {
-    Request(Route),
-    Text,
-    Binary,
-}
-
-impl Session<'_> {
-    /// Drives the connection until the transport should be closed.
-    async fn run(&mut self, stream: &mut TcpStream) -> io::Result<()> {
-        let (mut reader, mut writer) = stream.split();
-        let origin = Instant::now();
-        let mut read_buf = vec![0u8; 64 * 1024];
-        let mut text = String::new();
-        let mut binary = Vec::new();
-        let mut closed_at = None;
-        let mut stalled_at = None;
-        loop {
-            self.conn
-                .handle_timeout(Timestamp::from_duration(origin.elapsed()));
-            self.process_events(&mut text, &mut binary);
-            if self.conn.ready_state() != ReadyState::Open {
-                self.depart();
-            }
-            if self.conn.should_close_transport() {
-                return Ok(());
-            }
-            let now = Instant::now();
-            // Once closed, the last bytes (a Close frame, an HTTP response)
-            // get a bounded time to go out to a peer that may not read.
-            if self.conn.ready_state() == ReadyState::Closed
-                && now >= *closed_at.get_or_insert(now + LINGER)
-            {
-                return Ok(());
-            }
-            // A peer that leaves our output piled up for too long is closed.
-            if !self.backpressured {
-                stalled_at = None;
-            } else if now >= *stalled_at.get_or_insert(now + STALL_LIMIT)
-                && self.conn.ready_state() == ReadyState::Open
-            {
-                self.ended = Some("too slow: not reading".into());
-                let _ = self.conn.close(CloseCode::POLICY_VIOLATION, "too slow");
-            }
-            let machine = self
-                .conn
-                .poll_timeout()
-                .map(Timestamp::since_origin)
-                .map(|at| origin + at);
-            let deadline = [machine, closed_at, stalled_at].into_iter().flatten().min();
-            // A chat connection is read even while its output piles up (its
-            // Pongs and Close must get through; what it sends does not add to
-            // its own output), an echo connection is not.
-            let reading = self.conn.wants_read()
-                && !(self.backpressured && matches!(self.endpoint, Endpoint::Echo));
-            // Room messages are pulled only while the peer keeps up; one that
-            // falls ROOM_BACKLOG behind is closed (see `forward`).
-            let pulling = matches!(self.endpoint, Endpoint::Chat(Some(_)))
-                && self.conn.ready_state() == ReadyState::Open
-                && !self.backpressured;
-            let output = self.conn.pending_output();
-            tokio::select! {
-                read = reader.read(&mut read_buf), if reading => match read {
-                    Ok(0) | Err(_) => self.conn.receive_eof(),
-                    Ok(n) => self.conn.receive(&read_buf[..n]),
-                },
-                written = writer.write(output), if !output.is_empty() => match written {
-                    Ok(n) if n > 0 => self.conn.consume_output(n),
-                    _ => {
-                        self.ended.get_or_insert_with(|| "write failed".into());
-                        return Ok(());
-                    }
-                },
-                message = next_room_message(&mut self.endpoint), if pulling => {
-                    self.forward(message);
-                }
-                () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {}
-                else => return Ok(()),
-            }
-        }
-    }
-
-    /// Once a WebSocket stops being open: a member leaves the room at once,
-    /// not when the last bytes are written.
-    fn depart(&mut self) {
-        if matches!(self.endpoint, Endpoint::Undecided | Endpoint::Http) {
-            return;
-        }
-        if let Endpoint::Chat(Some(member)) =
-            std::mem::replace(&mut self.endpoint, Endpoint::Closing)
-        {
-            let why = self.ended.as_deref().unwrap_or("connection lost");
-            println!("leave {:?} from {} ({why})", member.name, self.peer);
-            self.room.leave(&member.name);
-        }
-    }
-
-    /// Takes every event the machine has and acts on it.
-    fn process_events(&mut self, text: &mut String, binary: &mut Vec<u8>) {
-        loop {
-            let received = match self.conn.next_event() {
-                None => return,
-                Some(Event::HandshakeRequest(request)) => Received::Request(route(request)),
-                Some(Event::Text(t)) => {
-                    text.clear();
-                    text.push_str(t);
-                    Received::Text
-                }
-                Some(Event::Binary(b)) => {
-                    binary.clear();
-                    binary.extend_from_slice(b);
-                    Received::Binary
-                }
-                Some(Event::WriteBackpressure(high)) => {
-                    self.backpressured = high;
-                    continue;
-                }
-                Some(Event::Close { code, reason }) => {
-                    let code = code.map_or(1005, |c| c.0);
-                    self.ended
-                        .get_or_insert_with(|| format!("closed {code} {reason:?}"));
-                    continue;
-                }
-                Some(Event::Failed(error)) => {
-                    self.ended.get_or_insert_with(|| error.to_string());
-                    continue;
-                }
-                Some(_) => continue,
-            };
-            match received {
-                Received::Request(route) => self.answer(route),
-                Received::Text => self.on_text(text),
-                Received::Binary => {
-                    if let Endpoint::Echo = self.endpoint {
-                        let _ = self.conn.send_binary(binary);
+/// `/ws`: a member of the room until it leaves, fails, or the server stops.
+async fn chat(
+    mut ws: WebSocket<TcpStream>,
+    peer: SocketAddr,
+    room: &Room,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), WsError> {
+    let mut member: Option<Member> = None;
+    let ended = loop {
+        tokio::select! {
+            message = ws.recv() => match message {
+                None => break format!("closed {:?}", ws.close_frame()),
+                Some(Err(e)) => break e.to_string(),
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = chat_text(room, &mut member, &text, peer) {
+                        ws.send(reply).await?;
                     }
                 }
-            }
-        }
-    }
-
-    fn answer(&mut self, route: Route) {
-        let answered = match route {
-            Route::Page => {
-                self.endpoint = Endpoint::Http;
-                self.conn.reject(
-                    200,
-                    &[
-                        ("Content-Type", "text/html; charset=utf-8"),
-                        ("Cache-Control", "no-cache"),
-                    ],
-                    PAGE.as_bytes(),
-                )
-            }
-            Route::Status(status, body) => {
-                self.endpoint = Endpoint::Http;
-                self.conn.reject(
-                    status,
-                    &[("Content-Type", "text/plain; charset=utf-8")],
-                    body.as_bytes(),
-                )
-            }
-            Route::Upgrade(endpoint) => {
-                self.endpoint = endpoint;
-                self.conn.accept(Accept::new())
-            }
-        };
-        if let Err(e) = answered {
-            eprintln!("chat: {}: cannot answer the request: {e}", self.peer);
-        }
-    }
-
-    fn on_text(&mut self, text: &str) {
-        match &mut self.endpoint {
-            Endpoint::Echo if text == "close-me" => {
-                let _ = self.conn.close(CloseCode(4001), "server says bye");
-            }
-            Endpoint::Echo => {
-                let _ = self.conn.send_text(text);
-            }
-            Endpoint::Report { received } if !*received => {
-                *received = true;
-                println!("SELFTEST {text}");
-                if let Some(reports) = &self.reports {
-                    let _ = reports.send(text.to_owned());
-                }
-                let _ = self.conn.close(CloseCode::NORMAL, "report received");
-            }
-            Endpoint::Chat(member) => {
-                let reply = chat_text(self.room, member, text, self.peer);
-                if let Some(reply) = reply {
-                    let _ = self.conn.send_text(&reply);
+                Some(Ok(_)) => {}
+            },
+            message = next_room_message(&mut member) => {
+                let sent = match message {
+                    Ok(prepared) => tokio::time::timeout(STALL_LIMIT, ws.send_prepared(&prepared)).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        let _ = ws.close(CloseCode::POLICY_VIOLATION, "too slow").await;
+                        break format!("too slow, missed {missed} messages");
+                    }
+                    Err(RecvError::Closed) => Ok(Ok(())),
+                };
+                if sent.is_err() {
+                    let _ = ws.close(CloseCode::POLICY_VIOLATION, "too slow").await;
+                    break "too slow: not reading".into();
                 }
             }
-            _ => {}
-        }
-    }
-
-    /// Sends a room message to this member, or closes it if it fell behind.
-    fn forward(&mut self, message: Result<Arc<str>, RecvError>) {
-        match message {
-            Ok(json) => {
-                let _ = self.conn.send_text(&json);
-            }
-            Err(RecvError::Lagged(missed)) => {
-                self.ended = Some(format!("too slow, missed {missed} messages"));
-                let _ = self.conn.close(CloseCode::POLICY_VIOLATION, "too slow");
-            }
-            Err(RecvError::Closed) => {
-                let _ = self.conn.close(CloseCode::GOING_AWAY, "room closed");
+            _ = stop.changed() => {
+                let _ = ws.close(CloseCode::GOING_AWAY, "server shutting down").await;
+                break "server shutting down".into();
             }
         }
+    };
+    if let Some(member) = member {
+        println!("leave {:?} from {peer} ({ended})", member.name);
+        room.leave(&member.name);
     }
+    Ok(())
 }
 
 /// Handles a chat line; returns the reply for this client alone, if any.
@@ -627,25 +503,9 @@ fn chat_text(
 }
 
 /// The next room message for a joined member; never ready otherwise.
-async fn next_room_message(endpoint: &mut Endpoint) -> Result<Arc<str>, RecvError> {
-    match endpoint {
-        Endpoint::Chat(Some(member)) => member.rx.recv().await,
-        _ => std::future::pending().await,
+async fn next_room_message(member: &mut Option<Member>) -> Result<PreparedMessage, RecvError> {
+    match member {
+        Some(member) => member.rx.recv().await,
+        None => std::future::pending().await,
     }
-}
-
-/// Closes our side first (as RFC 6455 §7.1.1 asks of a server) and reads what
-/// the peer still sends, briefly, so unread bytes do not make the kernel reset
-/// the connection before the peer has read our last words.
-async fn linger_close(stream: &mut TcpStream) {
-    let _ = stream.shutdown().await;
-    let mut buf = [0u8; 4096];
-    let drain = async {
-        while let Ok(n) = stream.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }

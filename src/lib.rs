@@ -86,6 +86,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod buffer;
 pub mod close;
 mod config;
@@ -96,6 +98,8 @@ pub mod error;
 mod event;
 mod extensions;
 pub mod frame;
+#[cfg(feature = "std")]
+mod frontend;
 pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;

@@ -62,5 +62,5 @@ fn echo_client_echoes_and_ends_cleanly() {
     drop(stream); // the server closes TCP first (§7.1.1)
     assert_eq!(target.as_deref(), Some("/room?id=7"));
     assert_eq!(echoes, vec![b"hello, client".to_vec(), vec![0, 1, 2, 255]]);
-    assert_eq!(client.join().unwrap(), Ok(true), "a clean close");
+    assert_eq!(client.join().unwrap(), Ok(()), "a clean close");
 }

@@ -38,7 +38,9 @@ fn start_server() -> (
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind 127.0.0.1:0");
     let port = listener.local_addr().expect("local address").port();
-    runtime.spawn(chat::serve(listener, Some(reports)));
+    let (keep_running, stop) = tokio::sync::watch::channel(false);
+    std::mem::forget(keep_running);
+    runtime.spawn(chat::serve(listener, Some(reports), stop));
     (port, received, runtime)
 }
 

@@ -1,5 +1,6 @@
-//! A peer that stops reading: the `tokio_echo` example stops reading from it
-//! once its own output backs up (the machine's backpressure events), so the
+//! A peer that stops reading: the `echo_server_tokio` example (the tokio
+//! front-end) stops reading from it once its own output backs up (`feed`
+//! waits above the high-water mark, and nothing reads meanwhile), so the
 //! peer's sends stall after a bounded amount, and when the peer reads again
 //! every echo arrives intact and in order.
 
@@ -8,9 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use wsmachine::{ClientRequest, Config, Connection, Event};
 
-#[path = "../examples/tokio_echo.rs"]
+#[path = "../examples/echo_server_tokio.rs"]
 #[allow(dead_code)]
-mod tokio_echo;
+mod echo_server_tokio;
 
 fn spawn_tokio_echo() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -24,7 +25,8 @@ fn spawn_tokio_echo() -> SocketAddr {
             tx.send(listener.local_addr().unwrap()).unwrap();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(tokio_echo::serve(stream));
+                let config = std::sync::Arc::new(Config::default());
+                tokio::spawn(echo_server_tokio::serve(stream, config));
             }
         });
     });

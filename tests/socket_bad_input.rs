@@ -212,9 +212,10 @@ fn echo_sizes_and_close_over_a_socket() {
     client.ping(b"are you there").unwrap();
     assert_eq!(client.next().unwrap(), Msg::Pong(b"are you there".to_vec()));
     client.close(4001, "done").unwrap();
+    // The echo carries the code and the reason.
     assert_eq!(
         client.next().unwrap(),
-        Msg::Close(Some(4001), String::new())
+        Msg::Close(Some(4001), "done".into())
     );
     client.expect_tcp_close().unwrap();
 }

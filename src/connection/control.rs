@@ -1,8 +1,8 @@
 //! Frames the receive path must send itself (the automatic Pong, the echo
 //! of a Close, the Close or HTTP response that a failure calls for). They
-//! wait here, unmasked, until the output takes them at a frame boundary: the
-//! receive path never writes into the output queue, so it can run while the
-//! send path holds it.
+//! wait here, unmasked, until the output is next read, and join it then, at
+//! a frame boundary: the receive path never writes into the output queue,
+//! so it can run while the send path holds it.
 
 use crate::frame::OpCode;
 use alloc::vec::Vec;
@@ -17,6 +17,9 @@ pub(crate) enum Record<'a> {
 }
 
 const RAW: u8 = 0xff;
+
+/// Unsent Pongs (with their record headers) beyond this drop the oldest.
+const MAX_PONG_BYTES: usize = 2048;
 
 /// Records, each a kind byte, a 4-byte length and the bytes.
 #[derive(Debug, Default)]
@@ -34,10 +37,11 @@ impl ControlQueue {
         self.records.len()
     }
 
-    /// Queues a Pong. An unsent earlier Pong is dropped: §5.5.3 allows
-    /// answering only the latest Ping, and a flood cannot grow the queue.
+    /// Queues a Pong. Past a few KiB of unsent Pongs the oldest go: §5.5.3
+    /// allows answering only the latest Ping, and a flood read in one batch
+    /// cannot grow the queue.
     pub(crate) fn push_pong(&mut self, payload: &[u8]) {
-        self.remove(OpCode::Pong.bits());
+        while self.records.len() + 5 + payload.len() > MAX_PONG_BYTES && self.remove_oldest_pong() {}
         self.push(OpCode::Pong.bits(), payload);
     }
 
@@ -56,16 +60,18 @@ impl ControlQueue {
         self.records.extend_from_slice(payload);
     }
 
-    fn remove(&mut self, kind: u8) {
+    /// Drops the oldest unsent Pong; false if there is none.
+    fn remove_oldest_pong(&mut self) -> bool {
         let mut at = 0;
-        while let Some((record_kind, len)) = self.header(at) {
+        while let Some((kind, len)) = self.header(at) {
             let end = at + 5 + len;
-            if record_kind == kind {
+            if kind == OpCode::Pong.bits() {
                 self.records.drain(at..end);
-            } else {
-                at = end;
+                return true;
             }
+            at = end;
         }
+        false
     }
 
     fn header(&self, at: usize) -> Option<(u8, usize)> {
@@ -91,37 +97,5 @@ impl ControlQueue {
     /// Drops everything (the connection aborted).
     pub(crate) fn clear(&mut self) {
         self.records = Vec::new();
-    }
-}
-
-/// The control queue behind a `Cell`, so the receive path can add to it
-/// while the send path, holding the output, takes from it at its next
-/// frame boundary. Each access moves the queue out and back: no borrow is
-/// held across calls, and the `Vec` keeps its capacity.
-#[derive(Default)]
-pub(crate) struct ControlSlot(core::cell::Cell<ControlQueue>);
-
-impl core::fmt::Debug for ControlSlot {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ControlSlot")
-            .field("len", &self.len())
-            .finish()
-    }
-}
-
-impl ControlSlot {
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ControlQueue) -> R) -> R {
-        let mut queue = self.0.take();
-        let result = f(&mut queue);
-        self.0.set(queue);
-        result
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.with(|queue| queue.is_empty())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.with(|queue| queue.len())
     }
 }

@@ -32,7 +32,7 @@ use crate::timers::{Deadline, Lengths, Timers, Timestamp};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use control::ControlSlot;
+use control::ControlQueue;
 use core::time::Duration;
 use link::{Link, Phase};
 use receive::{Handshake, Ready, RxState};
@@ -72,7 +72,7 @@ pub struct Connection {
     link: Link,
     input: InputBuffer,
     rx: RxState,
-    control: ControlSlot,
+    control: ControlQueue,
     tx: SendPath,
     timers: Timers,
     protocol: Option<Box<str>>,
@@ -87,7 +87,7 @@ impl Connection {
             link: Link::new(phase),
             input: InputBuffer::new(),
             rx: RxState::default(),
-            control: ControlSlot::default(),
+            control: ControlQueue::default(),
             tx: SendPath::default(),
             timers: Timers::default(),
             protocol: None,
@@ -199,7 +199,7 @@ impl Connection {
 
     /// Why the connection failed, if it did.
     pub fn error(&self) -> Option<Error> {
-        self.link.error()
+        self.rx.error
     }
 
     /// True when the connection ended with the peer presumed gone (closing
@@ -248,42 +248,34 @@ impl Connection {
     /// the next read of [`pending_output`](Self::pending_output). Never
     /// inside another frame.
     pub fn split_mut(&mut self) -> (Receiver<'_>, Sender<'_>) {
-        self.settle();
-        self.halves()
-    }
-
-    /// The two halves, as they stand.
-    fn halves(&mut self) -> (Receiver<'_>, Sender<'_>) {
+        self.take_agreement();
         let receiver = Receiver {
             config: &self.config,
             role: self.role,
             link: &self.link,
             input: &mut self.input,
             state: &mut self.rx,
-            control: &self.control,
+            control: &mut self.control,
         };
         let sender = Sender {
             config: &self.config,
             link: &self.link,
             tx: &mut self.tx,
-            control: &self.control,
         };
         (receiver, sender)
     }
 
     fn receiver(&mut self) -> Receiver<'_> {
-        self.halves().0
+        self.split_mut().0
     }
 
     fn sender(&mut self) -> Sender<'_> {
         self.split_mut().1
     }
 
-    /// Brings the parts in line before the caller looks at them: a client
-    /// takes up what the server agreed to, an aborted connection drops its
-    /// output, and the control queue moves into the output at a frame
-    /// boundary (not while a vectored frame is being written).
-    fn settle(&mut self) {
+    /// A client takes up what the server agreed to (the send side's
+    /// extensions, the protocol) once the receive path read the response.
+    fn take_agreement(&mut self) {
         if let Some(agreed) = self.rx.agreed.take() {
             let (protocol, params) = *agreed;
             self.extensions = params;
@@ -291,8 +283,17 @@ impl Connection {
             self.tx.extensions = send;
             self.protocol = protocol;
         }
+    }
+
+    /// Before the output is read: what the receive path queued (Pongs, a
+    /// Close echo, an HTTP error) joins it at the end, a frame boundary (not
+    /// while a vectored frame is being written), and an aborted connection
+    /// drops it. Sends do not do this, so a connection used whole and one
+    /// used through `split_mut` put the same bytes on the wire.
+    fn settle(&mut self) {
+        self.take_agreement();
         self.tx
-            .flush_control(&self.control, &self.config, &self.link);
+            .flush_control(&mut self.control, &self.config, &self.link);
     }
 
     // ---------------------------------------------------------------- input
@@ -346,13 +347,9 @@ impl Connection {
         Some(self.receiver().into_materialized(ready))
     }
 
-    /// A step of the receive path, with what it queued to send (a Pong, a
-    /// Close echo) moved to the output before the event borrows the buffers.
+    /// A step of the receive path, up to the next event.
     fn next_ready(&mut self) -> Option<Ready> {
-        self.settle();
-        let ready = self.receiver().next_ready();
-        self.settle();
-        ready
+        self.receiver().next_ready()
     }
 
     /// The next event with its payload owned (feature `bytes`): a message
@@ -702,3 +699,10 @@ impl Connection {
 
 // An idle connection must stay small: this fails the build if it grows.
 const _: () = assert!(core::mem::size_of::<Connection>() <= 432);
+
+// Connections move between threads and are shared by reference in tasks.
+#[cfg(target_has_atomic = "64")]
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Connection>();
+};

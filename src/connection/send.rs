@@ -3,7 +3,7 @@
 use crate::buffer::OutputQueue;
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::Config;
-use crate::connection::control::{ControlSlot, Record};
+use crate::connection::control::{ControlQueue, Record};
 use crate::connection::link::{Link, Phase};
 use crate::error::SendError;
 use crate::extensions::SendExtensions;
@@ -98,19 +98,24 @@ impl SendPath {
     /// error) into the output: called at frame boundaries only, and not
     /// while a vectored frame is being written. An aborted connection drops
     /// its output instead.
-    pub(crate) fn flush_control(&mut self, control: &ControlSlot, config: &Config, link: &Link) {
+    pub(crate) fn flush_control(
+        &mut self,
+        control: &mut ControlQueue,
+        config: &Config,
+        link: &Link,
+    ) {
         if link.aborted() {
             self.output.clear();
             self.output.release_if_empty();
             self.vectored = 0;
-            control.with(|queue| queue.clear());
+            control.clear();
             return;
         }
         if self.vectored > 0 || control.is_empty() {
             return;
         }
-        control.with(|queue| {
-            queue.drain(|record| match record {
+        {
+            control.drain(|record| match record {
                 Record::Raw(bytes) => self.output.extend(bytes),
                 Record::Frame(OpCode::Pong, payload) => {
                     // A peer flooding Pings while we cannot write gets no
@@ -127,7 +132,7 @@ impl SendPath {
                     }
                 }
             })
-        });
+        }
         self.update_backpressure(config, link);
     }
 
@@ -169,7 +174,6 @@ pub struct Sender<'a> {
     pub(crate) config: &'a Config,
     pub(crate) link: &'a Link,
     pub(crate) tx: &'a mut SendPath,
-    pub(crate) control: &'a ControlSlot,
 }
 
 impl Sender<'_> {
@@ -184,7 +188,6 @@ impl Sender<'_> {
     }
 
     pub(crate) fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), SendError> {
-        self.flush_control();
         self.check_can_send(data.len())?;
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentOrder);
@@ -227,7 +230,6 @@ impl Sender<'_> {
         kind: MessageKind,
         payload: &mut [u8],
     ) -> Result<FrameHead, SendError> {
-        self.flush_control();
         if !self.link.can_send() {
             return Err(state_error(self.link));
         }
@@ -278,7 +280,6 @@ impl Sender<'_> {
         data: &[u8],
         last: bool,
     ) -> Result<(), SendError> {
-        self.flush_control();
         self.check_can_send(data.len())?;
         let tx = &mut *self.tx;
         let opcode = match tx.outgoing {
@@ -335,7 +336,6 @@ impl Sender<'_> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlPayloadTooLong);
         }
-        self.flush_control();
         self.check_can_send(payload.len())?;
         self.tx.write_frame(opcode, true, 0, payload);
         self.queued();
@@ -369,7 +369,6 @@ impl Sender<'_> {
 
     /// Queues a Close with this payload (checked by the caller).
     pub(crate) fn send_close(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        self.flush_control();
         if !self.link.can_send() {
             return Err(state_error(self.link));
         }
@@ -381,7 +380,7 @@ impl Sender<'_> {
 
     /// Bytes queued but not yet written, like the browser's `bufferedAmount`.
     pub fn buffered_amount(&self) -> usize {
-        self.tx.output.len() + self.tx.vectored + self.control.len()
+        self.tx.output.len() + self.tx.vectored
     }
 
     /// Whether data may be sent: open, and no Close sent.
@@ -404,11 +403,6 @@ impl Sender<'_> {
             return Err(SendError::OutputFull);
         }
         Ok(())
-    }
-
-    /// Takes what the receive half queued, at this frame boundary.
-    pub(crate) fn flush_control(&mut self) {
-        self.tx.flush_control(self.control, self.config, self.link);
     }
 
     pub(crate) fn queued(&mut self) {

@@ -3,11 +3,11 @@
 
 use super::driver::Driver;
 use super::socket::WebSocket;
+use crate::frontend::{client_builder_setters, ClientOptions};
 use crate::message::OwnedEvent;
 use crate::ws_error::WsError;
 use crate::{ClientRequest, Config, Connection, HandshakeResponse};
 use core::task::{ready, Poll};
-use core::time::Duration;
 use std::future::poll_fn;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -56,75 +56,39 @@ where
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
-    request: Result<ClientRequest, crate::handshake::InvalidUrl>,
-    config: Config,
-    connect_timeout: Option<Duration>,
+    options: ClientOptions,
 }
 
 impl ClientBuilder {
     /// A client for `url` (`ws://host[:port]/path?query`).
     pub fn new(url: &str) -> Self {
         ClientBuilder {
-            request: ClientRequest::from_url(url),
-            config: Config::default(),
-            connect_timeout: Some(Duration::from_secs(30)),
+            options: ClientOptions::new(url),
         }
     }
 
-    fn map_request(mut self, change: impl FnOnce(ClientRequest) -> ClientRequest) -> Self {
-        self.request = self.request.map(change);
-        self
-    }
-
-    /// Adds a request header.
-    pub fn header(self, name: &str, value: &str) -> Self {
-        self.map_request(|r| r.header(name, value))
-    }
-
-    /// Offers a subprotocol (call again for more, in preference order).
-    pub fn protocol(self, protocol: &str) -> Self {
-        self.map_request(|r| r.protocol(protocol))
-    }
-
-    /// Sets the Origin header.
-    pub fn origin(self, origin: &str) -> Self {
-        self.map_request(|r| r.origin(origin))
-    }
-
-    /// The machine's configuration (limits, keepalive, compression offer).
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Longest the TCP connection may take. Default 30 s.
-    pub fn connect_timeout(mut self, limit: Duration) -> Self {
-        self.connect_timeout = Some(limit);
-        self
-    }
-
-    /// Longest the opening handshake may take once connected (sets
-    /// [`Config::handshake_timeout`]). Default 10 s.
-    pub fn handshake_timeout(mut self, limit: Duration) -> Self {
-        self.config.handshake_timeout = Some(limit);
-        self
-    }
+    client_builder_setters!();
 
     /// Connects over TCP and runs the handshake.
     pub async fn connect(self) -> Result<(WebSocket<TcpStream>, HandshakeResponse), WsError> {
-        let request = self.request?;
+        let ClientOptions {
+            request,
+            config,
+            connect_timeout,
+        } = self.options;
+        let request = request?;
         if request.is_secure() {
             return Err(WsError::TlsUnavailable);
         }
         let connecting = TcpStream::connect(request.address());
-        let stream = match self.connect_timeout {
+        let stream = match connect_timeout {
             Some(limit) => tokio::time::timeout(limit, connecting)
                 .await
                 .map_err(|_| WsError::Timeout)??,
             None => connecting.await?,
         };
         stream.set_nodelay(true)?;
-        handshake(stream, request, self.config).await
+        handshake(stream, request, config).await
     }
 
     /// Runs the handshake over a stream the caller opened.
@@ -135,7 +99,7 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        handshake(stream, self.request?, self.config).await
+        handshake(stream, self.options.request?, self.options.config).await
     }
 }
 

@@ -37,7 +37,8 @@ mod socket;
 mod split;
 mod wakers;
 
+pub use crate::frontend::Reject;
 pub use client::{connect, connect_on, ClientBuilder};
-pub use server::{accept, accept_with, Reject};
+pub use server::{accept, accept_with};
 pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};

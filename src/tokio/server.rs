@@ -3,6 +3,7 @@
 
 use super::driver::Driver;
 use super::socket::WebSocket;
+use crate::frontend::Reject;
 use crate::message::OwnedEvent;
 use crate::ws_error::WsError;
 use crate::{Accept, Config, Connection, HandshakeRequest, ReadyState};
@@ -10,33 +11,6 @@ use alloc::sync::Arc;
 use core::task::{ready, Poll};
 use std::future::poll_fn;
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// An answer other than the upgrade: status, headers, body. The connection
-/// is closed after it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reject {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reject {
-    /// An answer with this status (403 for a refused Origin, 401, 404, a
-    /// redirect, or 200 with a page for a plain HTTP request) and `body`.
-    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Reject {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// Adds a header (Location, Content-Type, WWW-Authenticate, ...).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-}
 
 /// Runs the server's opening handshake on `stream`, accepting any valid
 /// upgrade (extensions as `config` allows, no subprotocol).
@@ -106,12 +80,9 @@ where
                         Ok(accept) => driver.conn.accept(accept),
                         Err(reject) => {
                             refused = Some(reject.status);
-                            let headers: Vec<(&str, &str)> = reject
-                                .headers
-                                .iter()
-                                .map(|(n, v)| (n.as_str(), v.as_str()))
-                                .collect();
-                            driver.conn.reject(reject.status, &headers, &reject.body)
+                            driver
+                                .conn
+                                .reject(reject.status, &reject.header_pairs(), &reject.body)
                         }
                     };
                     if let Err(error) = result {

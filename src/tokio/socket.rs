@@ -2,6 +2,7 @@
 
 use super::driver::Driver;
 use super::split::{self, RecvHalf, SendHalf};
+use crate::frontend::deliverable;
 use crate::message::{CloseFrame, Message, OwnedEvent, PreparedMessage};
 use crate::ws_error::WsError;
 use crate::{CloseCode, Connection, ReadyState};
@@ -77,7 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let Some(event) = ready!(self.driver.poll_event(cx, &writer)) else {
                 return Poll::Ready(self.driver.take_failure().map(Err));
             };
-            if let Some(message) = split::deliverable(event, self.receive_control) {
+            if let Some(message) = deliverable(event, self.receive_control) {
                 return Poll::Ready(Some(Ok(message)));
             }
         }
@@ -168,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         rtt: Some(rtt),
                     } if answer == payload => return Poll::Ready(Ok(rtt)),
                     event => {
-                        if let Some(message) = split::deliverable(event, self.receive_control) {
+                        if let Some(message) = deliverable(event, self.receive_control) {
                             if self.held.len() >= MAX_HELD {
                                 return Poll::Ready(Err(WsError::Send(
                                     crate::SendError::OutputFull,

@@ -9,8 +9,8 @@
 
 use super::driver::Driver;
 use super::wakers::WakerSet;
-use crate::message::{CloseFrame, Message, OwnedEvent, PreparedMessage, Utf8Bytes};
-use crate::role::MessageKind;
+use crate::frontend::deliverable;
+use crate::message::{CloseFrame, Message, OwnedEvent, PreparedMessage};
 use crate::ws_error::WsError;
 use crate::{CloseCode, ReadyState};
 use core::pin::Pin;
@@ -20,21 +20,6 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// The message a caller of `recv` gets for `event`, if any.
-pub(crate) fn deliverable(event: OwnedEvent, receive_control: bool) -> Option<Message> {
-    match event {
-        OwnedEvent::Message(message @ (Message::Text(_) | Message::Binary(_))) => Some(message),
-        OwnedEvent::Message(message) if receive_control => Some(message),
-        OwnedEvent::Pong { payload, .. } if receive_control => Some(Message::Pong(payload)),
-        // Stream mode: each piece comes as a message of its own.
-        OwnedEvent::Chunk { kind, data, .. } => Some(match kind {
-            MessageKind::Binary => Message::Binary(data),
-            MessageKind::Text => Message::Text(Utf8Bytes::try_from(data).ok()?),
-        }),
-        _ => None,
-    }
-}
 
 struct Inner<S> {
     driver: Driver<S>,

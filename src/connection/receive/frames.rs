@@ -11,11 +11,14 @@ use crate::mask::apply_mask;
 use crate::role::{MessageKind, Role};
 
 /// The most a compressed frame or message may take on the wire when its
-/// content is within `limit`. Deflate stores what it cannot shrink in
-/// stored blocks at 5 bytes each; 1/32 plus 64 bytes covers blocks from
-/// 160 bytes up, which every common encoder (zlib, browsers) stays above.
+/// content is within `limit`. Deflate has no fixed worst case (stored
+/// blocks cost 5 bytes each, however small; zlib with a small `memLevel`
+/// writes 127-byte blocks), so the wire is allowed twice the limit plus
+/// 1 KiB, and what the frame inflates to is held to the limit itself as it
+/// inflates. The wire length costs no memory: compressed input is inflated
+/// as it arrives, not buffered whole.
 pub(crate) fn compressed_bound(limit: usize) -> usize {
-    limit.saturating_add(limit / 32).saturating_add(64)
+    limit.saturating_mul(2).saturating_add(1024)
 }
 
 impl Receiver<'_> {
@@ -203,8 +206,7 @@ impl Receiver<'_> {
         match frame.opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.link.close_sent() {
-                    let payload = &self.input.live()[..len];
-                    self.control.with(|queue| queue.push_pong(payload));
+                    self.control.push_pong(&self.input.live()[..len]);
                 }
                 Step::Event(Ready::Ping(len))
             }
@@ -220,8 +222,7 @@ impl Receiver<'_> {
                 self.link.set_close_received();
                 if !self.link.close_sent() {
                     // The echo carries the peer's code and reason (§5.5.1).
-                    let echo = &self.input.live()[..len];
-                    self.control.with(|queue| queue.push_close(echo));
+                    self.control.push_close(&self.input.live()[..len]);
                     self.link.set_close_sent();
                 }
                 self.link.set_phase(crate::connection::link::Phase::Closed);

@@ -3,7 +3,7 @@
 use crate::buffer::InputBuffer;
 use crate::close::MAX_REASON_LEN;
 use crate::config::Config;
-use crate::connection::control::ControlSlot;
+use crate::connection::control::ControlQueue;
 use crate::connection::link::{Link, Phase};
 use crate::error::Error;
 use crate::extensions::{ExtensionParams, ReceiveExtensions};
@@ -148,6 +148,8 @@ pub(crate) struct RxState {
     pub(crate) events_paused: bool,
     /// A failure found by `handle_timeout`, reported by the next `next_event`.
     pub(crate) timed_out: Option<Error>,
+    /// Why the connection failed, once it has.
+    pub(crate) error: Option<Error>,
     /// The output's backpressure state as last reported.
     pub(crate) reported_backpressure: bool,
 }
@@ -166,7 +168,7 @@ pub struct Receiver<'a> {
     pub(crate) link: &'a Link,
     pub(crate) input: &'a mut InputBuffer,
     pub(crate) state: &'a mut RxState,
-    pub(crate) control: &'a ControlSlot,
+    pub(crate) control: &'a mut ControlQueue,
 }
 
 /// The parts of the receive path a failure changes: all but the input.
@@ -175,7 +177,7 @@ pub(crate) struct Failing<'a> {
     pub(crate) role: Role,
     pub(crate) link: &'a Link,
     pub(crate) state: &'a mut RxState,
-    pub(crate) control: &'a ControlSlot,
+    pub(crate) control: &'a mut ControlQueue,
 }
 
 impl Failing<'_> {
@@ -197,24 +199,23 @@ impl Failing<'_> {
             if error.http_status().is_some() {
                 let mut response = Vec::new();
                 write_error_response(&mut response, error);
-                self.control.with(|queue| queue.push_raw(&response));
+                self.control.push_raw(&response);
             }
         } else if self.is_abort(error) {
             // Nobody will read what is queued: let the caller drop the transport now.
             link.set_aborted();
-            self.control.with(|queue| queue.clear());
+            self.control.clear();
         } else if link.is_open() && !link.close_sent() {
             if let Some(code) = error.close_code() {
                 let reason = error.description().as_bytes();
                 let mut payload = [0u8; 2 + MAX_REASON_LEN];
                 payload[..2].copy_from_slice(&code.0.to_be_bytes());
                 payload[2..2 + reason.len()].copy_from_slice(reason);
-                self.control
-                    .with(|queue| queue.push_close(&payload[..2 + reason.len()]));
+                self.control.push_close(&payload[..2 + reason.len()]);
                 link.set_close_sent();
             }
         }
-        link.set_error(error);
+        self.state.error = Some(error);
         link.set_phase(Phase::Closed);
         let state = &mut *self.state;
         state.message = Vec::new();

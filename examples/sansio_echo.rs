@@ -1,13 +1,17 @@
-//! Echo server on tokio, with no adapter crate: the machine is driven by hand.
+//! Echo server that drives the bare machine by hand, over tokio's sockets
+//! but none of the crate's front-ends: the reference for writing a front-end
+//! for another runtime (smol, glommio, an embedded executor).
 //!
 //! ```text
-//! cargo run --release --example tokio_echo [ADDR]   # default 127.0.0.1:9002
+//! cargo run --release --example sansio_echo [ADDR]   # default 127.0.0.1:9003
 //! ```
 //!
 //! One task per connection. Each turn of its loop tells the machine the time,
-//! takes its events, then waits in `tokio::select!` for whichever comes first:
-//! bytes to read, room to write the pending output, or the machine's next
-//! deadline (handshake timeout, keepalive Ping, closing timeout).
+//! takes its events (answering them through the split borrows while they are
+//! held), then waits in `tokio::select!` for whichever comes first: bytes to
+//! read, room to write the pending output, or the machine's next deadline
+//! (handshake timeout, keepalive Ping, closing timeout). Use the `tokio` or
+//! `blocking` front-end instead unless you are writing one.
 
 use std::io;
 use std::time::Duration;
@@ -25,9 +29,9 @@ const CLOSED_WRITE_LIMIT: Duration = Duration::from_secs(10);
 async fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9002".into());
+        .unwrap_or_else(|| "127.0.0.1:9003".into());
     let listener = TcpListener::bind(&addr).await?;
-    println!("tokio_echo listening on ws://{}", listener.local_addr()?);
+    println!("sansio_echo listening on ws://{}", listener.local_addr()?);
     loop {
         let (stream, peer) = listener.accept().await?;
         tokio::spawn(async move {
@@ -43,7 +47,6 @@ pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let (mut reader, mut writer) = stream.split();
     let mut conn = Connection::server(Config::default());
     let mut read_buf = vec![0u8; 64 * 1024];
-    let mut message = Vec::new();
     // The machine counts time as a Duration since an origin we keep fixed.
     let origin = Instant::now();
     // Set while the peer does not read our echoes fast enough.
@@ -53,34 +56,27 @@ pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
 
     loop {
         conn.handle_timeout(Timestamp::from_duration(origin.elapsed()));
-        // Events borrow the connection: copy the payload out, then answer.
-        while let Some(event) = conn.next_event() {
-            let is_text = match event {
-                Event::HandshakeRequest(_) => {
-                    conn.accept(Accept::new()).ok();
-                    continue;
-                }
-                Event::Text(text) => {
-                    message.clear();
-                    message.extend_from_slice(text.as_bytes());
-                    true
-                }
-                Event::Binary(data) => {
-                    message.clear();
-                    message.extend_from_slice(data);
-                    false
-                }
+        // Events borrow the receive half; the send half answers them.
+        if conn.handshake_request().is_some() {
+            conn.accept(Accept::new()).ok();
+        }
+        let (mut rx, mut tx) = conn.split_mut();
+        while let Some(event) = rx.next_event() {
+            // A send fails only once we are closing; the echo is then moot.
+            let _ = match event {
+                Event::HandshakeRequest(_) => break, // accepted above, next turn
+                Event::Text(text) => tx.send_text(text),
+                Event::Binary(data) => tx.send_binary(data),
                 Event::WriteBackpressure(high) => {
                     backpressured = high;
-                    continue;
+                    Ok(())
                 }
-                _ => continue,
+                _ => Ok(()),
             };
-            // A send fails only once we are closing; the echo is then moot.
-            let _ = match std::str::from_utf8(&message) {
-                Ok(text) if is_text => conn.send_text(text),
-                _ => conn.send_binary(&message),
-            };
+        }
+        if conn.handshake_request().is_some() {
+            conn.accept(Accept::new()).ok();
+            continue;
         }
         if conn.should_close_transport() {
             break;
