@@ -111,7 +111,7 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
 /// Sends FIN and reads what the peer still had in flight, so the kernel does
 /// not answer unread bytes with a reset that could destroy our last words
 /// (a Close frame or an HTTP error) before the peer reads them.
-fn close_gracefully(stream: TcpStream, buf: &mut [u8]) {
+pub fn close_gracefully(stream: TcpStream, buf: &mut [u8]) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut stream = stream;
