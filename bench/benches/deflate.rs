@@ -73,7 +73,11 @@ fn pump(from: &mut Connection, to: &mut Connection) {
 
 /// A client and server that completed a handshake with `deflate`.
 fn pair(deflate: Option<DeflateConfig>) -> (Connection, Connection) {
-    let config = Arc::new(Config::default().with_deflate(deflate).with_mask_seed(Some(7)));
+    let config = Arc::new(
+        Config::default()
+            .with_deflate(deflate)
+            .with_mask_seed(Some(7)),
+    );
     let mut client = Connection::client(ClientRequest::new("bench", "/"), config.clone()).unwrap();
     let mut server = Connection::server(config);
     pump(&mut client, &mut server);

@@ -262,7 +262,10 @@ fn measure_wsmachine(wire: &Wire, setup: WsmSetup) -> Row {
         conn.accept(Accept::new()).unwrap();
         assert!(conn.next_event().is_none());
         sink.put(conn.pending_output());
-        { let n = conn.pending_output().len(); conn.consume_output(n); }
+        {
+            let n = conn.pending_output().len();
+            conn.consume_output(n);
+        }
         conn
     } else if setup == WsmSetup::UpgradedShared {
         Connection::upgraded(Role::Server, Arc::clone(&shared)).unwrap()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interop peer: a Python `websockets` client that exercises an echo server.
 
-Usage: py_client.py URL SCENARIO [--deflate]
+Usage: py_client.py URL SCENARIO [--deflate] [--offer PARAMS]
 
 The server at URL must echo every text and binary message unchanged, answer
 pings, and echo the close code and reason.  Each check prints one line; the
@@ -16,6 +16,7 @@ import sys
 import time
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 SCENARIO_TIMEOUT = 30.0  # seconds, per scenario
 CLOSE_TIMEOUT = 10.0  # how long websockets waits for the server to drop TCP
@@ -167,6 +168,32 @@ async def scenario_close(ws: ClientConnection) -> None:
     )
 
 
+async def scenario_compressible(ws: ClientConnection) -> None:
+    # First the same 16 KiB of random bytes twice: alone they do not
+    # compress, but with context takeover (and a window of 32 KiB) the
+    # second copy is a back-reference to the first.
+    noise = bytes_of_size(16384, seed=16384)
+    for label in ["compressible: random 16 KiB", "compressible: the same random 16 KiB again"]:
+        await ws.send(noise)
+        await expect_echo(ws, noise, label)
+    repeated = ("wsmachine compresses this line well. " * 1800)[:65536]
+    await ws.send(repeated)
+    await expect_echo(ws, repeated, "compressible: highly compressible 64 KiB text")
+    for size in [1, 125, 126, 65536, 1048577]:
+        text = text_of_size(size)
+        await ws.send(text)
+        await expect_echo(ws, text, f"compressible: text {size}")
+        data = bytes(size)
+        await ws.send(data)
+        await expect_echo(ws, data, f"compressible: binary zeros {size}")
+    data = bytes_of_size(100_000, seed=7)
+    await ws.send(data)
+    await expect_echo(ws, data, "compressible: incompressible binary 100000")
+    pieces = [repeated[:1000], repeated[1000:40000], repeated[40000:]]
+    await ws.send(pieces)
+    await expect_echo(ws, repeated, "compressible: fragmented 64 KiB text")
+
+
 async def scenario_vanish(ws: ClientConnection) -> None:
     await ws.send("about to vanish")
     await expect_echo(ws, "about to vanish", "vanish: message before vanishing")
@@ -198,24 +225,42 @@ SCENARIOS = {
     "close": scenario_close,
     "vanish": scenario_vanish,
     "many": scenario_many,
+    "compressible": scenario_compressible,
 }
 ALL = ["sizes", "fragmented", "ping", "close", "many"]
 
 
-async def run_scenario(url: str, name: str, deflate: bool) -> None:
+def deflate_offer(params: str) -> ClientPerMessageDeflateFactory:
+    """`server_no_context_takeover; client_max_window_bits=10` as websockets'
+    client extension factory."""
+    kwargs: dict[str, bool | int] = {}
+    for param in filter(None, (p.strip() for p in params.split(";"))):
+        name, _, value = param.partition("=")
+        kwargs[name.strip()] = int(value) if value else True
+    # The default is to offer client_max_window_bits without a value.
+    kwargs.setdefault("client_max_window_bits", True)
+    return ClientPerMessageDeflateFactory(**kwargs, compress_settings={"memLevel": 5})
+
+
+async def run_scenario(url: str, name: str, deflate: bool, offer: str | None) -> None:
+    if offer is not None:
+        compression = {"compression": None, "extensions": [deflate_offer(offer)]}
+    else:
+        compression = {"compression": "deflate" if deflate else None}
     try:
         async with asyncio.timeout(SCENARIO_TIMEOUT):
             async with connect(
                 url,
-                compression="deflate" if deflate else None,
+                **compression,
                 max_size=MAX_SIZE,
                 ping_interval=None,
                 close_timeout=CLOSE_TIMEOUT,
             ) as ws:
-                if deflate:
+                if deflate or offer is not None:
                     agreed = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
                     check("permessage-deflate" in agreed, f"{name}: server did not accept permessage-deflate")
                     ok(f"{name}: permessage-deflate negotiated ({agreed})")
+                    ok(f"{name}: in force {ws.protocol.extensions[0]!r}")
                 await SCENARIOS[name](ws)
     except TimeoutError:
         raise CheckFailed(f"{name}: timed out after {SCENARIO_TIMEOUT}s") from None
@@ -230,12 +275,17 @@ async def main() -> int:
     parser.add_argument("url")
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
     parser.add_argument("--deflate", action="store_true", help="enable permessage-deflate")
+    parser.add_argument(
+        "--offer",
+        metavar="PARAMS",
+        help="offer permessage-deflate with these parameters ('server_no_context_takeover; client_max_window_bits=10')",
+    )
     args = parser.parse_args()
 
     names = ALL if args.scenario == "all" else [args.scenario]
     try:
         for name in names:
-            await run_scenario(args.url, name, args.deflate)
+            await run_scenario(args.url, name, args.deflate, args.offer)
     except CheckFailed as failure:
         print(f"FAIL {failure}", flush=True)
         return 1

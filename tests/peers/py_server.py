@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import urllib.parse
 from collections.abc import Awaitable
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -79,6 +80,9 @@ async def run_command(ws: ServerConnection, command: str, tasks: set[asyncio.Tas
 async def handler(ws: ServerConnection) -> None:
     tasks: set[asyncio.Task] = set()
     try:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(ws.request.path).query)
+        for greeting in query.get("greet", []):
+            await ws.send(greeting)
         async for message in ws:
             if isinstance(message, str) and message.startswith("cmd:"):
                 await run_command(ws, message, tasks)

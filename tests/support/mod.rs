@@ -14,6 +14,22 @@ use wsmachine::{ClientRequest, CloseCode, Config, Connection, Error, Event, Mess
 #[allow(dead_code)]
 mod echo_server;
 
+/// Sends FIN and reads what the peer still had in flight, so the kernel does
+/// not answer unread bytes with a reset that could destroy our last words
+/// (a Close frame or an HTTP error) before the peer reads them.
+pub fn close_gracefully(stream: TcpStream, buf: &mut [u8]) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut stream = stream;
+    let mut drained = 0usize;
+    while drained < 16 << 20 {
+        match stream.read(buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
 /// Every socket read in the tests gives up after this long.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -62,12 +78,16 @@ impl Msg {
     }
 }
 
-/// A blocking WebSocket client: our `Connection` over a `TcpStream`.
+/// A blocking WebSocket client: our `Connection` over a `TcpStream`. Also
+/// drives a server-side connection ([`Client::over`]).
 pub struct Client {
     pub stream: TcpStream,
     pub conn: Connection,
     read_buf: Vec<u8>,
     eof: bool,
+    /// The frames that crossed the socket, for a connection that started
+    /// open ([`Client::over`]): what the peer really sent, RSV1 included.
+    pub wire: Option<outside::Wire>,
 }
 
 impl Client {
@@ -95,15 +115,43 @@ impl Client {
             conn,
             read_buf: vec![0; 64 * 1024],
             eof: false,
+            wire: None,
         };
         client.flush()?;
         let first = client.next()?;
         Ok((client, first))
     }
 
+    /// Runs an open connection (from `Connection::upgraded_with`, either
+    /// role) over `stream`; `early` is what was read past the handshake
+    /// head, already the peer's first frames.
+    pub fn over(stream: TcpStream, conn: Connection, early: &[u8]) -> io::Result<Client> {
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        let mut client = Client {
+            stream,
+            conn,
+            read_buf: vec![0; 64 * 1024],
+            eof: false,
+            wire: Some(outside::Wire::default()),
+        };
+        client.take_in(early);
+        Ok(client)
+    }
+
+    fn take_in(&mut self, bytes: &[u8]) {
+        if let Some(wire) = &mut self.wire {
+            wire.received.feed(bytes);
+        }
+        self.conn.receive(bytes);
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         while !self.conn.pending_output().is_empty() {
             let n = self.stream.write(self.conn.pending_output())?;
+            if let Some(wire) = &mut self.wire {
+                wire.sent.feed(&self.conn.pending_output()[..n]);
+            }
             self.conn.consume_output(n);
         }
         Ok(())
@@ -127,7 +175,9 @@ impl Client {
                 self.eof = true;
                 self.conn.receive_eof();
             } else {
-                self.conn.receive(&self.read_buf[..n]);
+                let read_buf = std::mem::take(&mut self.read_buf);
+                self.take_in(&read_buf[..n]);
+                self.read_buf = read_buf;
             }
         }
     }
@@ -295,4 +345,5 @@ pub fn run_peer_client(program: PathBuf, script: &str, args: &[&str]) -> (bool, 
     }
 }
 
+pub mod outside;
 pub mod peer_suite;

@@ -71,7 +71,7 @@ pub const SIZES: [usize; 7] = [0, 125, 126, 65535, 65536, 1 << 20, (1 << 20) + 1
 
 /// Sends text and binary of every size in `SIZES` (`repeats` times each)
 /// and checks each echo.
-fn echo_every_size(client: &mut Client, repeats: usize) {
+pub fn echo_every_size(client: &mut Client, repeats: usize) {
     for size in SIZES {
         for _ in 0..repeats {
             let text = sample_text(size);
