@@ -1,7 +1,21 @@
-//! Test helpers shared by `tests/properties.rs` and `tests/model.rs`.
+//! Test helpers shared by the property, model, echo and allocation tests.
 #![allow(dead_code)]
 
+pub mod traffic;
+pub mod wire;
+
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use std::fmt;
+
+/// `n` cases per property; failing inputs are saved (and replayed first) in
+/// `file`, under `proptest-regressions/`.
+pub fn cases(n: u32, file: &'static str) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        ..ProptestConfig::default()
+    }
+}
 
 /// SplitMix64: deterministic chunk sizes, masking keys and filler bytes.
 #[derive(Clone, Debug)]
@@ -41,4 +55,26 @@ impl fmt::Debug for Blob {
         }
         Ok(())
     }
+}
+
+impl From<&[u8]> for Blob {
+    fn from(bytes: &[u8]) -> Self {
+        Blob(bytes.to_vec())
+    }
+}
+
+/// `len` bytes of noise from `seed`.
+pub fn filled(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+/// `unit` repeated until the text is at least `min_len` bytes long.
+pub fn repeat_to(unit: Vec<char>, min_len: usize) -> String {
+    let unit: String = unit.into_iter().collect();
+    let mut s = String::with_capacity(min_len + unit.len());
+    while s.len() < min_len {
+        s.push_str(&unit);
+    }
+    s
 }
