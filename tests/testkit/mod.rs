@@ -6,6 +6,7 @@ pub mod wire;
 
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use std::fmt;
+use wsmachine::{Accept, ClientRequest, Config, Connection, Event};
 
 /// `n` cases per property; failing inputs are saved (and replayed first) in
 /// `file`, under `proptest-regressions/`.
@@ -77,4 +78,36 @@ pub fn repeat_to(unit: Vec<char>, min_len: usize) -> String {
         s.push_str(&unit);
     }
     s
+}
+
+/// Moves everything `from` has queued into `to`, a `pending_output()`
+/// piece at a time; returns the bytes.
+pub fn pump(from: &mut Connection, to: &mut Connection) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let piece = from.pending_output();
+        if piece.is_empty() {
+            return bytes;
+        }
+        to.receive(piece);
+        bytes.extend_from_slice(piece);
+        let n = piece.len();
+        from.consume_output(n);
+    }
+}
+
+/// A client and a server that went through the opening handshake in
+/// memory, each with its configuration (what they offer and accept).
+pub fn handshake(client: Config, server: Config) -> (Connection, Connection) {
+    let mut client = Connection::client(ClientRequest::new("a", "/"), client).unwrap();
+    let mut server = Connection::server(server);
+    pump(&mut client, &mut server);
+    assert!(matches!(
+        server.next_event(),
+        Some(Event::HandshakeRequest(_))
+    ));
+    server.accept(Accept::new()).unwrap();
+    pump(&mut server, &mut client);
+    assert!(matches!(client.next_event(), Some(Event::Connected(_))));
+    (client, server)
 }
