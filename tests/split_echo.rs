@@ -615,3 +615,59 @@ mod owned {
         conn.consume_output(written);
     }
 }
+
+// ======================================== 4. closing during a vectored frame
+
+/// A server half way through writing a 1000-byte vectored frame.
+fn half_written_vectored() -> (Connection, Vec<u8>) {
+    let mut server = upgraded(Role::Server);
+    let mut payload = vec![7u8; 1000];
+    let head = server
+        .send_vectored(MessageKind::Binary, &mut payload)
+        .unwrap();
+    let mut rest = head.to_vec();
+    rest.extend_from_slice(&payload);
+    server.consume_output(500);
+    (server, rest.split_off(500))
+}
+
+/// The peer's Close during a vectored frame: its echo waits behind the
+/// frame, and the transport stays open until both are written.
+#[test]
+fn close_echo_waits_behind_a_vectored_frame() {
+    let (mut server, rest) = half_written_vectored();
+    server.receive(&encode_frame(0x88, b"\x03\xe8bye", Some([1, 2, 3, 4])));
+    {
+        let (mut rx, _tx) = server.split_mut();
+        assert!(matches!(rx.next_event(), Some(Event::Close { .. })));
+        assert_eq!(rx.next_event(), None);
+    }
+    assert_eq!(server.pending_output(), b"");
+    assert!(!server.should_close_transport());
+    server.consume_output(rest.len());
+    assert_eq!(server.pending_output(), b"\x88\x02\x03\xe8");
+    assert!(!server.should_close_transport());
+    server.consume_output(4);
+    assert!(server.should_close_transport());
+}
+
+/// A protocol error during a vectored frame: the Close it calls for
+/// (1002 for an unmasked client frame) waits behind the frame too.
+#[test]
+fn failure_close_waits_behind_a_vectored_frame() {
+    let (mut server, rest) = half_written_vectored();
+    server.receive(&encode_frame(0x81, b"unmasked", None));
+    assert!(matches!(server.next_event(), Some(Event::Failed(_))));
+    assert_eq!(server.pending_output(), b"");
+    assert!(!server.should_close_transport());
+    server.consume_output(rest.len());
+    let close = server.pending_output().to_vec();
+    let frames = parse_frames(&close);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (frames[0].first, &frames[0].payload.0[..2]),
+        (0x88, &[0x03, 0xEA][..])
+    );
+    server.consume_output(close.len());
+    assert!(server.should_close_transport());
+}
