@@ -587,6 +587,7 @@ mod owned {
             ),
             OwnedEvent::WriteBackpressure(high) => Ev::Backpressure(*high),
             OwnedEvent::Failed(error) => Ev::Failed(*error),
+            OwnedEvent::Chunk { kind, data, last } => Ev::Chunk(*kind, Blob(data.to_vec()), *last),
             other => panic!("unexpected {other:?}"),
         };
         events.push(ev);
@@ -670,4 +671,75 @@ fn failure_close_waits_behind_a_vectored_frame() {
     );
     server.consume_output(close.len());
     assert!(server.should_close_transport());
+}
+
+// ========================================= 5. owned events = borrowed events
+
+/// The events `conn` makes from `input`, read in chunks as `chunks` says,
+/// borrowed (and fed with `receive`) or owned (read into `receive_buffer`,
+/// every payload held until the end, so later reads cannot reuse its
+/// memory); and what it wrote.
+#[cfg(feature = "bytes")]
+fn receive_all(
+    mut conn: Connection,
+    input: &[u8],
+    (seed, max): (u64, usize),
+    owned: bool,
+) -> (Vec<Ev>, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let mut events = Vec::new();
+    let mut held = Vec::new();
+    let mut wire = Vec::new();
+    let mut at = 0;
+    while at < input.len() {
+        let n = rng.chunk(max).min(input.len() - at);
+        let chunk = &input[at..at + n];
+        at += n;
+        if !owned {
+            conn.receive(chunk);
+            while let Some(event) = conn.next_event() {
+                events.push(Ev::of(&event));
+            }
+        }
+        if owned {
+            conn.receive_buffer(n)[..n].copy_from_slice(chunk);
+            conn.commit_received(n);
+            while let Some(event) = conn.next_owned_event() {
+                held.push(event);
+            }
+        }
+        write_all(&mut conn, &mut wire);
+    }
+    for event in held {
+        owned::record(event, &mut events);
+    }
+    (events, wire)
+}
+
+#[cfg(feature = "bytes")]
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// `next_owned_event` hands out the events `next_event` does, in both
+    /// receive modes and any read chunking, and the payloads it took out of
+    /// the input buffer keep their bytes while later reads fill it.
+    #[test]
+    fn owned_events_are_the_borrowed_events(
+        role in role(),
+        stream in any::<bool>(),
+        traffic in script(),
+        chunks in chunking(),
+    ) {
+        let (input, _) = traffic.encode(peer_of(role) == Role::Client);
+        use wsmachine::ReceiveMode;
+        let mode = if stream { ReceiveMode::Stream } else { ReceiveMode::Message };
+        let conn = || {
+            let config = Config::default().with_mask_seed(Some(MASK_SEED)).with_receive_mode(mode);
+            Connection::upgraded(role, config).unwrap()
+        };
+        let (borrowed, borrowed_wire) = receive_all(conn(), &input, chunks, false);
+        let (owned, owned_wire) = receive_all(conn(), &input, chunks, true);
+        prop_assert_eq!(owned, borrowed);
+        prop_assert_eq!(Blob(owned_wire), Blob(borrowed_wire));
+    }
 }
