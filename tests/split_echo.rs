@@ -673,6 +673,78 @@ fn failure_close_waits_behind_a_vectored_frame() {
     assert!(server.should_close_transport());
 }
 
+/// A keepalive Ping due while a vectored frame is being written waits
+/// behind it; its Pong, read through the split `Receiver`, reports the
+/// round trip in the caller's time.
+#[test]
+fn keepalive_ping_waits_behind_a_vectored_frame() {
+    use std::time::Duration;
+    use wsmachine::Timestamp;
+    let config = Config::default().with_ping_interval(Some(Duration::from_secs(5)));
+    let mut server = Connection::upgraded(Role::Server, config).unwrap();
+    server.handle_timeout(Timestamp::from_secs(100));
+    let mut payload = vec![1u8; 3000];
+    let head = server
+        .send_vectored(MessageKind::Binary, &mut payload)
+        .unwrap();
+    server.consume_output(100);
+    server.handle_timeout(Timestamp::from_secs(105));
+    assert_eq!(server.pending_output(), b"", "the Ping is due, but waits");
+    server.consume_output(head.len() + payload.len() - 100);
+    let ping = server.pending_output().to_vec();
+    assert_eq!(ping, b"\x89\x04\x00\x00\x00\x01", "a counter for a payload");
+    server.consume_output(ping.len());
+    server.handle_timeout(Timestamp::from_duration(Duration::from_millis(105_020)));
+    server.receive(&encode_frame(0x8A, &ping[2..], Some([9, 9, 9, 9])));
+    let (mut rx, _) = server.split_mut();
+    let rtt = Some(Duration::from_millis(20));
+    assert_eq!(
+        rx.next_event(),
+        Some(Event::Pong {
+            payload: &ping[2..],
+            rtt
+        })
+    );
+    assert_eq!(server.latency(), rtt);
+}
+
+/// `pending_output_vectored` gives the output's pieces in order (queued
+/// bytes and payloads held by reference), at most 64 a call.
+#[cfg(feature = "bytes")]
+#[test]
+fn vectored_writes_give_the_pieces_in_order() {
+    use bytes::Bytes;
+    use std::io::IoSlice;
+    let mut server = upgraded(Role::Server);
+    for i in 0..70u8 {
+        server
+            .send(wsmachine::Message::Binary(Bytes::from(vec![i; 600])))
+            .unwrap();
+        server.send_text("x").unwrap();
+    }
+    let mut wire = Vec::new();
+    loop {
+        let mut slices = [IoSlice::new(&[]); 100];
+        let n = server.pending_output_vectored(&mut slices);
+        assert!(n <= 64);
+        if n == 0 {
+            break;
+        }
+        let before = wire.len();
+        for slice in &slices[..n] {
+            wire.extend_from_slice(slice);
+        }
+        let written = wire.len() - before;
+        server.consume_output(written);
+    }
+    let frames = parse_frames(&wire);
+    assert_eq!(frames.len(), 140);
+    for (i, pair) in frames.chunks(2).enumerate() {
+        assert_eq!(pair[0].payload.0, vec![i as u8; 600]);
+        assert_eq!(pair[1].payload.0, b"x");
+    }
+}
+
 // ========================================= 5. owned events = borrowed events
 
 /// The events `conn` makes from `input`, read in chunks as `chunks` says,
