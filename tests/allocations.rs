@@ -1,6 +1,8 @@
 //! Allocation accounting with a counting global allocator: an open
-//! connection in its steady state allocates nothing, and a connection that
-//! grew its buffers for one large message gives the memory back.
+//! connection in its steady state allocates nothing (answering through the
+//! split borrows, and with `bytes` echoing owned messages, included), a
+//! connection that grew its buffers for one large message gives the memory
+//! back, and with `bytes` owned payloads go in and out without a copy.
 //!
 //! The counters are per thread, so tests running in parallel (and the test
 //! harness) do not disturb each other; every measured part runs on the test's
@@ -508,4 +510,255 @@ fn stream_mode_large_message_is_never_buffered_whole() {
         "heap grew by {peak} bytes at the peak, {after} at the end, for a 1 MiB message \
          sent in 16 KiB fragments"
     );
+}
+
+// ------------------------------------------------- answering while holding
+
+/// Echoes every message `conn` has received through the split halves,
+/// answering each while its event is held; returns how many.
+fn echo_split(conn: &mut Connection) -> usize {
+    let (mut rx, mut tx) = conn.split_mut();
+    let mut echoed = 0;
+    while let Some(event) = rx.next_event() {
+        match event {
+            Event::Text(text) => tx.send_text(text).unwrap(),
+            Event::Binary(data) => tx.send_binary(data).unwrap(),
+            Event::Ping(_) | Event::Pong { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+        echoed += 1;
+    }
+    echoed
+}
+
+/// Reads the echoed messages back (and a Pong), answering nothing.
+fn expect_echoes(conn: &mut Connection, messages: usize) {
+    let mut seen = 0;
+    while let Some(event) = conn.next_event() {
+        match event {
+            Event::Text(_) | Event::Binary(_) => seen += 1,
+            Event::Pong { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, messages);
+}
+
+/// A 1000-byte message: a 16-bit length, and above the size a server
+/// queues by reference with `bytes`.
+const LARGE: [u8; 1000] = [0x3C; 1000];
+
+/// The client sends a text, two binaries and a Ping; the server echoes
+/// them through the split halves (its Pong waits in the control queue for
+/// the echo), the client echoes the echoes the same way, and the server
+/// reads them.
+fn split_echo_round(client: &mut Connection, server: &mut Connection, t: &mut Tally) {
+    counted(&mut t.send, || {
+        client.send_text(TEXT).unwrap();
+        client.send_binary(&BINARY).unwrap();
+        client.send_binary(&LARGE).unwrap();
+        client.send_ping(b"are you there").unwrap();
+    });
+    counted(&mut t.pump, || pump(client, server));
+    assert_eq!(counted(&mut t.next_event, || echo_split(server)), 3);
+    counted(&mut t.pump, || pump(server, client));
+    assert_eq!(counted(&mut t.next_event, || echo_split(client)), 3);
+    counted(&mut t.pump, || pump(client, server));
+    counted(&mut t.next_event, || expect_echoes(server, 3));
+}
+
+/// (a) An echo that answers through the split borrows, both ways.
+#[test]
+fn steady_state_split_echo_allocates_nothing() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    for _ in 0..100 {
+        split_echo_round(&mut client, &mut server, &mut Tally::default());
+    }
+    let mut t = Tally::default();
+    for _ in 0..10_000 {
+        split_echo_round(&mut client, &mut server, &mut t);
+    }
+    assert_eq!(t, Tally::default(), "allocations in the steady state");
+}
+
+// ------------------------------------------------------- owned messages
+
+/// Moves everything `from` has queued into `to` through
+/// `pending_output_chunks`, a vectored write at a time, by way of `sink`.
+#[cfg(feature = "bytes")]
+fn pump_chunks(from: &mut Connection, to: &mut Connection, sink: &mut Vec<u8>) {
+    loop {
+        sink.clear();
+        let mut chunks: [&[u8]; 8] = [&[]; 8];
+        let n = from.pending_output_chunks(&mut chunks);
+        if n == 0 {
+            break;
+        }
+        for chunk in &chunks[..n] {
+            sink.extend_from_slice(chunk);
+        }
+        from.consume_output(sink.len());
+        to.receive(sink);
+    }
+}
+
+/// Echoes every message `conn` has received as the owned message it is;
+/// returns how many.
+#[cfg(feature = "bytes")]
+fn echo_owned(conn: &mut Connection) -> usize {
+    use wsmachine::{Message, OwnedEvent};
+    let mut echoed = 0;
+    while let Some(event) = conn.next_owned_event() {
+        match event {
+            OwnedEvent::Message(message @ (Message::Text(_) | Message::Binary(_))) => {
+                conn.send(message).unwrap();
+                echoed += 1;
+            }
+            OwnedEvent::Message(Message::Ping(_)) | OwnedEvent::Pong { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    echoed
+}
+
+/// [`split_echo_round`] with owned messages: `next_owned_event`, `send`,
+/// and `pending_output_chunks`.
+#[cfg(feature = "bytes")]
+fn owned_echo_round(
+    client: &mut Connection,
+    server: &mut Connection,
+    sink: &mut Vec<u8>,
+    t: &mut Tally,
+) {
+    counted(&mut t.send, || {
+        client.send_text(TEXT).unwrap();
+        client.send_binary(&BINARY).unwrap();
+        client.send_binary(&LARGE).unwrap();
+        client.send_ping(b"are you there").unwrap();
+    });
+    counted(&mut t.pump, || pump_chunks(client, server, sink));
+    assert_eq!(counted(&mut t.next_event, || echo_owned(server)), 3);
+    counted(&mut t.pump, || pump_chunks(server, client, sink));
+    assert_eq!(counted(&mut t.next_event, || echo_owned(client)), 3);
+    counted(&mut t.pump, || pump_chunks(client, server, sink));
+    counted(&mut t.next_event, || expect_echoes(server, 3));
+}
+
+/// (b) An echo of owned messages, both ways: the received payload leaves
+/// the input buffer as a `Bytes`, and the server queues the large one by
+/// reference.
+#[cfg(feature = "bytes")]
+#[test]
+fn steady_state_owned_echo_allocates_nothing() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut sink = Vec::with_capacity(64 * 1024);
+    for _ in 0..100 {
+        owned_echo_round(&mut client, &mut server, &mut sink, &mut Tally::default());
+    }
+    let mut t = Tally::default();
+    for _ in 0..10_000 {
+        owned_echo_round(&mut client, &mut server, &mut sink, &mut t);
+    }
+    assert_eq!(t, Tally::default(), "allocations in the steady state");
+}
+
+/// (c) A server's owned payload reaches the writer as it was handed over:
+/// the output chunk is the caller's `Bytes`, not a copy. Below 512 bytes it
+/// is copied into the queue, and a client masks a copy.
+#[cfg(feature = "bytes")]
+#[test]
+fn servers_owned_payload_is_written_without_a_copy() {
+    use bytes::Bytes;
+    use wsmachine::Message;
+    let payload = Bytes::from(vec![0x42u8; 64 * 1024]);
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let before = live_bytes();
+    server.send(Message::Binary(payload.clone())).unwrap();
+    let mut chunks: [&[u8]; 4] = [&[]; 4];
+    let n = server.pending_output_chunks(&mut chunks);
+    assert_eq!(
+        chunks[..n].iter().map(|c| c.len()).sum::<usize>(),
+        10 + payload.len() // a 64-bit length: 2 + 8 bytes of header
+    );
+    let shared = chunks[..n]
+        .iter()
+        .any(|c| c.as_ptr() == payload.as_ptr() && c.len() == payload.len());
+    assert!(
+        shared,
+        "the payload was copied: {:?}",
+        chunks[..n].iter().map(|c| c.len()).collect::<Vec<_>>()
+    );
+    // The queue grew by a header and its bookkeeping, not by the payload.
+    let grown = live_bytes() - before;
+    assert!(grown < 1024, "queueing by reference took {grown} bytes");
+
+    let small = Bytes::from(vec![0x42u8; 511]);
+    let mut other = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    other.send(Message::Binary(small.clone())).unwrap();
+    let out = other.pending_output();
+    assert_eq!(out.len(), 4 + small.len());
+    assert_ne!(out[4..].as_ptr(), small.as_ptr());
+
+    client.send(Message::Binary(payload.clone())).unwrap();
+    let mut chunks: [&[u8]; 4] = [&[]; 4];
+    let n = client.pending_output_chunks(&mut chunks);
+    assert!(chunks[..n].iter().all(|c| c.as_ptr() != payload.as_ptr()));
+}
+
+/// Sends `LARGE` from `from`, reads it into `to`'s own receive buffer and
+/// takes it out as an owned message: it must point into that buffer.
+#[cfg(feature = "bytes")]
+fn receive_owned(from: &mut Connection, to: &mut Connection, t: &mut Tally) {
+    use wsmachine::{Message, OwnedEvent};
+    counted(&mut t.send, || from.send_binary(&LARGE)).unwrap();
+    let wire = from.pending_output();
+    let n = wire.len();
+    let room = to.receive_buffer(n);
+    room[..n].copy_from_slice(wire);
+    let room = room.as_ptr();
+    from.consume_output(n);
+    counted(&mut t.pump, || to.commit_received(n));
+    let message = counted(&mut t.next_event, || to.next_owned_event());
+    let Some(OwnedEvent::Message(Message::Binary(data))) = message else {
+        panic!("expected a binary message, got {message:?}");
+    };
+    assert_eq!(&data[..], &LARGE[..]);
+    let header = n - LARGE.len();
+    assert_eq!(
+        data.as_ptr(),
+        room.wrapping_add(header),
+        "the payload was copied"
+    );
+    counted(&mut t.next_event, || {
+        drop(data);
+        assert_eq!(to.next_owned_event(), None);
+    });
+}
+
+/// (d) A single-frame message received with `next_owned_event` is the
+/// input buffer's bytes: it points into the room the transport was read
+/// into, and once warm receiving it allocates nothing, both ways.
+#[cfg(feature = "bytes")]
+#[test]
+fn owned_receive_shares_the_input_buffer() {
+    for to_server in [true, false] {
+        let (mut client, mut server) = pair(ReceiveMode::Message);
+        let (from, to) = match to_server {
+            true => (&mut client, &mut server),
+            false => (&mut server, &mut client),
+        };
+        for _ in 0..100 {
+            receive_owned(from, to, &mut Tally::default());
+        }
+        let mut t = Tally::default();
+        for _ in 0..10_000 {
+            receive_owned(from, to, &mut t);
+        }
+        assert_eq!(
+            t,
+            Tally::default(),
+            "{:?} receiving: allocations",
+            to.role()
+        );
+    }
 }

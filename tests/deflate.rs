@@ -2,8 +2,11 @@
 //! takeover, bounded inflation, and round trips through compressing peers.
 #![cfg(feature = "deflate")]
 
+mod testkit;
+
 use flate2::{Compress, Compression, FlushCompress};
 use proptest::prelude::*;
+use testkit::pump;
 use wsmachine::handshake::accept_key;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, DeflateConfig, Error, Event, MessageKind,
@@ -318,25 +321,9 @@ fn compressed_pair(
     let server_config = Config::default()
         .with_deflate(Some(server_config))
         .with_receive_mode(mode);
-    let mut client = Connection::client(ClientRequest::new("a", "/"), client_config).unwrap();
-    let mut server = Connection::server(server_config);
-    pump(&mut client, &mut server);
-    assert!(matches!(
-        server.next_event(),
-        Some(Event::HandshakeRequest(_))
-    ));
-    server.accept(Accept::new()).unwrap();
-    pump(&mut server, &mut client);
-    assert!(matches!(client.next_event(), Some(Event::Connected(_))));
+    let (client, server) = testkit::handshake(client_config, server_config);
     assert!(client.deflate_params().is_some() && server.deflate_params().is_some());
     (client, server)
-}
-
-fn pump(from: &mut Connection, to: &mut Connection) -> Vec<u8> {
-    let bytes = from.pending_output().to_vec();
-    from.consume_output(bytes.len());
-    to.receive(&bytes);
-    bytes
 }
 
 /// Whole messages from stream pieces or whole events alike.

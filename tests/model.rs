@@ -29,7 +29,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
 use std::time::Duration;
-use testkit::{Blob, Rng};
+use testkit::wire::{parse_complete_frames, parse_frames};
+use testkit::{filled, repeat_to, Blob, Rng};
 use wsmachine::{
     CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState, ReceiveMode, Role,
     Timestamp,
@@ -86,74 +87,6 @@ impl Ev {
     fn is_final(&self) -> bool {
         matches!(self, Ev::Failed(_) | Ev::Close(..))
     }
-}
-
-/// A frame parsed back from a machine's output.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct WireFrame {
-    first: u8,
-    masked: bool,
-    payload: Blob,
-}
-
-/// Decodes a sequence of complete frames (the machine's own output).
-fn parse_frames(bytes: &[u8]) -> Vec<WireFrame> {
-    let (frames, rest) = parse_complete_frames(bytes);
-    assert!(rest.is_empty(), "a truncated frame in the output: {rest:?}");
-    frames
-}
-
-/// Decodes the complete frames at the start of `bytes`; returns them and
-/// the bytes of an unfinished last frame.
-fn parse_complete_frames(mut bytes: &[u8]) -> (Vec<WireFrame>, &[u8]) {
-    let mut frames = Vec::new();
-    while let Some(&[first, second]) = bytes.get(..2) {
-        let (len, mut at) = match second & 0x7F {
-            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 if bytes.len() >= 10 => (
-                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
-                10,
-            ),
-            126 | 127 => break,
-            n => (n as usize, 2),
-        };
-        let masked = second & 0x80 != 0;
-        if bytes.len() < at + if masked { 4 } else { 0 } + len {
-            break;
-        }
-        let key = masked.then(|| {
-            let key: [u8; 4] = bytes[at..at + 4].try_into().unwrap();
-            at += 4;
-            key
-        });
-        let mut payload = bytes[at..at + len].to_vec();
-        if let Some(key) = key {
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= key[i % 4];
-            }
-        }
-        frames.push(WireFrame {
-            first,
-            masked,
-            payload: Blob(payload),
-        });
-        bytes = &bytes[at + len..];
-    }
-    (frames, bytes)
-}
-
-fn repeat_to(unit: Vec<char>, min_len: usize) -> String {
-    let unit: String = unit.into_iter().collect();
-    let mut s = String::with_capacity(min_len + unit.len());
-    while s.len() < min_len {
-        s.push_str(&unit);
-    }
-    s
-}
-
-fn filled(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    (0..len).map(|_| rng.next() as u8).collect()
 }
 
 // ================================================== 1. the reference model

@@ -9,76 +9,24 @@ mod testkit;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::FileFailurePersistence;
+use testkit::traffic::{
+    binary, chunking, close_code, close_reason, control_payload, message, script, text, Control,
+    Ev, Expected, Message,
+};
+use testkit::wire::{encode_frame, parse_frames};
 use testkit::{Blob, Rng};
 use wsmachine::handshake::accept_key;
 use wsmachine::mask::{apply_mask, apply_mask_scalar};
 use wsmachine::utf8::Utf8Validator;
 use wsmachine::{
-    Accept, ClientRequest, CloseCode, Config, Connection, Error, Event, MessageKind, ReadyState,
+    Accept, ClientRequest, CloseCode, Config, Connection, Error, MessageKind, ReadyState,
     ReceiveMode, Role,
 };
 
 // ================================================================ helpers
 
-/// `n` cases per property; failing inputs are saved (and replayed first) in
-/// `proptest-regressions/properties.txt`.
 fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: n,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/properties.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-impl From<&[u8]> for Blob {
-    fn from(bytes: &[u8]) -> Self {
-        Blob(bytes.to_vec())
-    }
-}
-
-/// An owned copy of an [`Event`], so a run's events can be collected and compared.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Request(String),
-    Connected(u16),
-    Rejected(u16),
-    Message(MessageKind, Blob),
-    Chunk(MessageKind, Blob, bool),
-    Ping(Blob),
-    Pong(Blob),
-    Close(Option<u16>, String),
-    Failed(Error),
-    Backpressure(bool),
-}
-
-impl Ev {
-    fn of(event: &Event<'_>) -> Ev {
-        match *event {
-            Event::HandshakeRequest(r) => Ev::Request(r.target().to_owned()),
-            Event::Connected(r) => Ev::Connected(r.status()),
-            Event::HandshakeRejected(r) => Ev::Rejected(r.status()),
-            Event::Text(t) => Ev::Message(MessageKind::Text, t.as_bytes().into()),
-            Event::Binary(b) => Ev::Message(MessageKind::Binary, b.into()),
-            Event::TextChunk { data, last } => {
-                Ev::Chunk(MessageKind::Text, data.as_bytes().into(), last)
-            }
-            Event::BinaryChunk { data, last } => Ev::Chunk(MessageKind::Binary, data.into(), last),
-            Event::Ping(p) => Ev::Ping(p.into()),
-            Event::Pong { payload: p, .. } => Ev::Pong(p.into()),
-            Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
-            Event::Failed(e) => Ev::Failed(e),
-            Event::WriteBackpressure(high) => Ev::Backpressure(high),
-            ref other => panic!("an event this test does not know: {other:?}"),
-        }
-    }
-
-    /// Failed, Close and HandshakeRejected end a connection: nothing may follow.
-    fn is_final(&self) -> bool {
-        matches!(self, Ev::Failed(_) | Ev::Close(..) | Ev::Rejected(_))
-    }
+    testkit::cases(n, "proptest-regressions/properties.txt")
 }
 
 /// Drains a connection's events (accepting a handshake request when one comes)
@@ -123,71 +71,6 @@ impl Recorder {
         self.output.extend_from_slice(conn.pending_output());
         conn.consume_output(n);
     }
-}
-
-/// Encodes a frame with the minimal length form; masks it when `mask` is given.
-fn encode_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(mask_bit | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
-/// A frame decoded by [`parse_frames`]: first header byte, mask bit, unmasked payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct WireFrame {
-    first: u8,
-    masked: bool,
-    payload: Blob,
-}
-
-/// Decodes a sequence of complete, well-formed frames.
-fn parse_frames(mut bytes: &[u8]) -> Vec<WireFrame> {
-    let mut frames = Vec::new();
-    while !bytes.is_empty() {
-        let (first, second) = (bytes[0], bytes[1]);
-        let (len, mut at) = match second & 0x7F {
-            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 => (
-                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
-                10,
-            ),
-            n => (n as usize, 2),
-        };
-        let key = (second & 0x80 != 0).then(|| {
-            let key: [u8; 4] = bytes[at..at + 4].try_into().unwrap();
-            at += 4;
-            key
-        });
-        let mut payload = bytes[at..at + len].to_vec();
-        if let Some(key) = key {
-            apply_mask_scalar(&mut payload, key, 0);
-        }
-        frames.push(WireFrame {
-            first,
-            masked: key.is_some(),
-            payload: Blob(payload),
-        });
-        bytes = &bytes[at + len..];
-    }
-    frames
 }
 
 /// Splits an output into its HTTP head (through the blank line) and frames.
@@ -275,125 +158,6 @@ fn merge_chunks(events: &[Ev]) -> Vec<Ev> {
         out.push(ev.clone());
     }
     out
-}
-
-// ========================================================== generators
-
-fn filled(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    (0..len).map(|_| rng.next() as u8).collect()
-}
-
-fn repeat_to(unit: Vec<char>, min_len: usize) -> String {
-    let unit: String = unit.into_iter().collect();
-    let mut s = String::with_capacity(min_len + unit.len());
-    while s.len() < min_len {
-        s.push_str(&unit);
-    }
-    s
-}
-
-/// Binary payloads: mostly short, sometimes around and across the 16-bit (126)
-/// and 64-bit (65536) length forms.
-fn binary() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        24 => vec(any::<u8>(), 0..200),
-        3 => (prop::sample::select(vec![125usize, 126, 127, 65535, 65536]), any::<u64>())
-            .prop_map(|(n, s)| filled(n, s)),
-        3 => (126usize..=1500, any::<u64>()).prop_map(|(n, s)| filled(n, s)),
-        1 => (65_536usize..=70_000, any::<u64>()).prop_map(|(n, s)| filled(n, s)),
-    ]
-}
-
-/// Text of any characters, mostly short, sometimes long.
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        24 => vec(any::<char>(), 0..40).prop_map(String::from_iter),
-        3 => (vec(any::<char>(), 1..8), 126usize..=1500).prop_map(|(u, n)| repeat_to(u, n)),
-        1 => (vec(any::<char>(), 1..8), 65_536usize..=70_000).prop_map(|(u, n)| repeat_to(u, n)),
-    ]
-}
-
-fn control_payload() -> impl Strategy<Value = Blob> {
-    vec(any::<u8>(), 0..=125).prop_map(Blob)
-}
-
-#[derive(Clone, Debug)]
-enum Control {
-    Ping(Blob),
-    Pong(Blob),
-}
-
-fn control(pongs_too: bool) -> impl Strategy<Value = Control> {
-    let pong_weight = u32::from(pongs_too);
-    prop_oneof![
-        1 => control_payload().prop_map(Control::Ping),
-        pong_weight => control_payload().prop_map(Control::Pong),
-    ]
-}
-
-/// A data message, sent as fragments cut at `cuts` (anywhere, even inside a
-/// character or leaving empty fragments), each cut optionally followed by a
-/// control frame.
-#[derive(Clone, Debug)]
-struct Message {
-    kind: MessageKind,
-    payload: Blob,
-    cuts: Vec<(Index, Option<Control>)>,
-}
-
-impl Message {
-    /// The fragments in order, each with the control frame sent after it.
-    fn fragments(&self) -> Vec<(&[u8], Option<&Control>)> {
-        let data = &self.payload.0;
-        let mut cuts: Vec<(usize, Option<&Control>)> = self
-            .cuts
-            .iter()
-            .map(|(at, control)| (at.index(data.len() + 1), control.as_ref()))
-            .collect();
-        cuts.sort_by_key(|cut| cut.0);
-        let mut fragments = Vec::new();
-        let mut start = 0;
-        for (at, control) in cuts {
-            fragments.push((&data[start..at], control));
-            start = at;
-        }
-        fragments.push((&data[start..], None));
-        fragments
-    }
-}
-
-fn message(pongs_too: bool) -> impl Strategy<Value = Message> {
-    let payload = prop_oneof![
-        text().prop_map(|t| (MessageKind::Text, Blob(t.into_bytes()))),
-        binary().prop_map(|b| (MessageKind::Binary, Blob(b))),
-    ];
-    let cuts = prop_oneof![
-        2 => Just(Vec::new()),
-        3 => vec((any::<Index>(), proptest::option::weighted(0.4, control(pongs_too))), 1..5),
-    ];
-    (payload, cuts).prop_map(|((kind, payload), cuts)| Message {
-        kind,
-        payload,
-        cuts,
-    })
-}
-
-fn close_code() -> impl Strategy<Value = u16> {
-    prop_oneof![1000u16..=1003, 1007u16..=1011, 3000u16..=4999]
-}
-
-fn close_reason() -> impl Strategy<Value = String> {
-    "[ -~é€😀]{0,20}"
-}
-
-/// How to cut the input into `receive` calls: chunk sizes from a seed, up to a
-/// maximum that is sometimes tiny and sometimes larger than any input.
-fn chunking() -> impl Strategy<Value = (u64, usize)> {
-    (
-        any::<u64>(),
-        prop_oneof![1usize..=8, 1usize..=600, 1usize..=100_000],
-    )
 }
 
 // ================================================================= 1. mask
@@ -550,115 +314,6 @@ fn utf8_with_damage() -> impl Strategy<Value = Vec<u8>> {
 }
 
 // ===================================================== 2. split invariance
-
-/// A peer's byte stream after the opening handshake: messages (some
-/// fragmented, with pings and pongs between fragments), lone control frames,
-/// and maybe a final Close.
-#[derive(Clone, Debug)]
-struct Script {
-    items: Vec<Result<Message, Control>>,
-    close: Option<(u16, String)>,
-    key_seed: u64,
-}
-
-fn script() -> impl Strategy<Value = Script> {
-    let item = prop_oneof![3 => message(true).prop_map(Ok), 1 => control(true).prop_map(Err)];
-    (
-        vec(item, 0..8),
-        proptest::option::of((close_code(), close_reason())),
-        any::<u64>(),
-    )
-        .prop_map(|(items, close, key_seed)| Script {
-            items,
-            close,
-            key_seed,
-        })
-}
-
-/// What the receiving end must report and answer for a script.
-struct Expected {
-    events: Vec<Ev>,
-    /// Frames it must send back (pongs and the Close echo), unmasked.
-    replies: Vec<(u8, Blob)>,
-}
-
-/// Writes a script's frames and what the receiver must do with them.
-struct Encoder {
-    /// Masking keys, for frames a client sends.
-    keys: Option<Rng>,
-    wire: Vec<u8>,
-    expected: Expected,
-}
-
-impl Encoder {
-    fn frame(&mut self, first: u8, payload: &[u8]) {
-        let key = self.keys.as_mut().map(Rng::key);
-        self.wire.extend(encode_frame(first, payload, key));
-    }
-
-    fn control(&mut self, control: &Control) {
-        match control {
-            Control::Ping(p) => {
-                self.frame(0x89, &p.0);
-                self.expected.events.push(Ev::Ping(p.clone()));
-                self.expected.replies.push((0x8A, p.clone()));
-            }
-            Control::Pong(p) => {
-                self.frame(0x8A, &p.0);
-                self.expected.events.push(Ev::Pong(p.clone()));
-            }
-        }
-    }
-
-    fn message(&mut self, message: &Message) {
-        let fragments = message.fragments();
-        let last = fragments.len() - 1;
-        for (i, (data, after)) in fragments.into_iter().enumerate() {
-            let opcode = match (i, message.kind) {
-                (0, MessageKind::Text) => 0x1,
-                (0, MessageKind::Binary) => 0x2,
-                _ => 0x0,
-            };
-            self.frame(if i == last { 0x80 | opcode } else { opcode }, data);
-            if let Some(control) = after {
-                self.control(control);
-            }
-        }
-        let event = Ev::Message(message.kind, message.payload.clone());
-        self.expected.events.push(event);
-    }
-}
-
-impl Script {
-    /// The frames on the wire (masked with fresh keys when `masked`) and what
-    /// the receiver must do with them.
-    fn encode(&self, masked: bool) -> (Vec<u8>, Expected) {
-        let mut out = Encoder {
-            keys: masked.then_some(Rng(self.key_seed)),
-            wire: Vec::new(),
-            expected: Expected {
-                events: Vec::new(),
-                replies: Vec::new(),
-            },
-        };
-        for item in &self.items {
-            match item {
-                Ok(message) => out.message(message),
-                Err(control) => out.control(control),
-            }
-        }
-        if let Some((code, reason)) = &self.close {
-            let mut payload = code.to_be_bytes().to_vec();
-            payload.extend_from_slice(reason.as_bytes());
-            out.frame(0x88, &payload);
-            let expected = &mut out.expected;
-            expected.events.push(Ev::Close(Some(*code), reason.clone()));
-            // The echo: the same code and reason.
-            expected.replies.push((0x88, Blob(payload)));
-        }
-        (out.wire, out.expected)
-    }
-}
 
 /// Bytes to flip: where, and a non-zero XOR.
 fn corruption() -> impl Strategy<Value = Vec<(Index, u8)>> {

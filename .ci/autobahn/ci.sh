@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# CI entry point: build the two example binaries, run Autobahn in both roles,
-# fail if either role fails. Call from .ci/run as: bash .ci/autobahn/ci.sh
+# CI entry point: build the example binaries, run Autobahn against every
+# front-end in both roles, fail if any run fails. Call from .ci/run as:
+# bash .ci/autobahn/ci.sh
 #   WSM_AUTOBAHN_NO_BUILD=1   skip the cargo build (binaries given via env)
-#   WSM_AUTOBAHN_MODES        default "server client"
+#   WSM_AUTOBAHN_MODES        default "server server-tokio client":
+#     server        wstest fuzzingclient -> echo_server (blocking front-end)
+#     server-tokio  wstest fuzzingclient -> echo_server_tokio (tokio front-end)
+#     client        autobahn_client (tokio front-end) -> wstest fuzzingserver
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE/../.."
 START=$SECONDS
 if [[ "${WSM_AUTOBAHN_NO_BUILD:-0}" != 1 ]]; then
-    timeout 1800 cargo build --release --features deflate --example echo_server --example autobahn_client
+    timeout 1800 cargo build --release --features deflate \
+        --example echo_server --example echo_server_tokio --example autobahn_client
 fi
 WSTEST="$(bash "$HERE/install.sh")"
 export WSTEST
 rc=0
 summary=()
-for mode in ${WSM_AUTOBAHN_MODES:-server client}; do
+for mode in ${WSM_AUTOBAHN_MODES:-server server-tokio client}; do
     t0=$SECONDS
-    if bash "$HERE/run.sh" "$mode"; then r=PASS; else r=FAIL; rc=1; fi
+    case "$mode" in
+        server-tokio)
+            run=(env WSM_ECHO_SERVER=target/release/examples/echo_server_tokio
+                 WSM_REPORT_DIR="${WSM_REPORT_DIR:-target/autobahn}/tokio"
+                 bash "$HERE/run.sh" server) ;;
+        *) run=(bash "$HERE/run.sh" "$mode") ;;
+    esac
+    if "${run[@]}"; then r=PASS; else r=FAIL; rc=1; fi
     summary+=("autobahn $mode: $r in $(( SECONDS - t0 ))s")
 done
 printf '%s\n' "${summary[@]}"

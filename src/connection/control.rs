@@ -41,7 +41,8 @@ impl ControlQueue {
     /// allows answering only the latest Ping, and a flood read in one batch
     /// cannot grow the queue.
     pub(crate) fn push_pong(&mut self, payload: &[u8]) {
-        while self.records.len() + 5 + payload.len() > MAX_PONG_BYTES && self.remove_oldest_pong() {}
+        while self.records.len() + 5 + payload.len() > MAX_PONG_BYTES && self.remove_oldest_pong() {
+        }
         self.push(OpCode::Pong.bits(), payload);
     }
 

@@ -1,7 +1,22 @@
-//! Test helpers shared by `tests/properties.rs` and `tests/model.rs`.
+//! Test helpers shared by the property, model, echo and allocation tests.
 #![allow(dead_code)]
 
+pub mod traffic;
+pub mod wire;
+
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use std::fmt;
+use wsmachine::{Accept, ClientRequest, Config, Connection, Event};
+
+/// `n` cases per property; failing inputs are saved (and replayed first) in
+/// `file`, under `proptest-regressions/`.
+pub fn cases(n: u32, file: &'static str) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        ..ProptestConfig::default()
+    }
+}
 
 /// SplitMix64: deterministic chunk sizes, masking keys and filler bytes.
 #[derive(Clone, Debug)]
@@ -41,4 +56,58 @@ impl fmt::Debug for Blob {
         }
         Ok(())
     }
+}
+
+impl From<&[u8]> for Blob {
+    fn from(bytes: &[u8]) -> Self {
+        Blob(bytes.to_vec())
+    }
+}
+
+/// `len` bytes of noise from `seed`.
+pub fn filled(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+/// `unit` repeated until the text is at least `min_len` bytes long.
+pub fn repeat_to(unit: Vec<char>, min_len: usize) -> String {
+    let unit: String = unit.into_iter().collect();
+    let mut s = String::with_capacity(min_len + unit.len());
+    while s.len() < min_len {
+        s.push_str(&unit);
+    }
+    s
+}
+
+/// Moves everything `from` has queued into `to`, a `pending_output()`
+/// piece at a time; returns the bytes.
+pub fn pump(from: &mut Connection, to: &mut Connection) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let piece = from.pending_output();
+        if piece.is_empty() {
+            return bytes;
+        }
+        to.receive(piece);
+        bytes.extend_from_slice(piece);
+        let n = piece.len();
+        from.consume_output(n);
+    }
+}
+
+/// A client and a server that went through the opening handshake in
+/// memory, each with its configuration (what they offer and accept).
+pub fn handshake(client: Config, server: Config) -> (Connection, Connection) {
+    let mut client = Connection::client(ClientRequest::new("a", "/"), client).unwrap();
+    let mut server = Connection::server(server);
+    pump(&mut client, &mut server);
+    assert!(matches!(
+        server.next_event(),
+        Some(Event::HandshakeRequest(_))
+    ));
+    server.accept(Accept::new()).unwrap();
+    pump(&mut server, &mut client);
+    assert!(matches!(client.next_event(), Some(Event::Connected(_))));
+    (client, server)
 }
