@@ -10,7 +10,7 @@ mod testkit;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use testkit::traffic::{chunking, control_payload, script, Ev, Script};
-use testkit::wire::{encode_frame, parse_frames, WireFrame};
+use testkit::wire::{encode_frame, parse_frames};
 use testkit::{filled, Blob, Rng};
 use wsmachine::{Config, Connection, Event, MessageKind, Role, SendError};
 
