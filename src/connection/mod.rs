@@ -8,6 +8,7 @@
 //! `crate::handshake`. See `ARCHITECTURE.md` for how data flows.
 
 mod control;
+mod deadlines;
 mod link;
 mod receive;
 mod send;
@@ -446,37 +447,14 @@ impl Connection {
         self.settle();
     }
 
-    /// How long each deadline runs in the current state; `None` where it
-    /// does not apply now.
+    /// How long each deadline runs in the current state.
     fn deadline_lengths(&self) -> Lengths {
-        let config = &self.config;
-        let link = &self.link;
-        let open = link.can_send();
-        let mut lengths: Lengths = [None; 6];
-        for which in Deadline::ALL {
-            lengths[which as usize] = match which {
-                Deadline::Handshake if link.phase() == Phase::Handshaking => {
-                    config.handshake_timeout
-                }
-                Deadline::Keepalive if open && self.timers.get(Deadline::Pong).is_none() => {
-                    config.ping_interval
-                }
-                Deadline::Pong if open => {
-                    self.timers.get(Deadline::Pong).map(|_| config.pong_timeout)
-                }
-                Deadline::Close
-                    if link.is_open() && link.close_sent() && !link.close_received() =>
-                {
-                    config.close_timeout
-                }
-                Deadline::Message if open && self.rx.incoming.kind.is_some() => {
-                    config.message_timeout
-                }
-                Deadline::Idle if open => config.idle_timeout,
-                _ => None,
-            };
-        }
-        lengths
+        deadlines::lengths(
+            &self.config,
+            &self.link,
+            &self.timers,
+            self.rx.incoming.kind.is_some(),
+        )
     }
 
     fn fire(&mut self, which: Deadline, now: Timestamp) {
