@@ -120,6 +120,12 @@ impl InputBuffer {
         if self.buf.len() - self.tail < bytes.len() {
             self.reserve(bytes.len());
             self.buf.truncate(self.tail);
+            if mask.is_none() {
+                // Written at once: no need to zero it first.
+                self.buf.extend_from_slice(bytes);
+                self.tail += bytes.len();
+                return;
+            }
             self.buf.resize(self.tail + bytes.len(), 0);
         }
         let room = &mut self.buf[self.tail..self.tail + bytes.len()];

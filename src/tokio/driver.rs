@@ -13,9 +13,18 @@ use std::io::{self, IoSlice};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Bytes asked of the transport per read. Reads go straight into the
-/// machine's input buffer, which keeps this much room while data flows.
+/// Bytes asked of the transport per read into the machine's own buffer
+/// (the rest of a frame that has begun).
 const READ_SIZE: usize = 16 * 1024;
+
+/// The buffer reads at a message boundary go into, one per thread: an idle
+/// connection keeps no read buffer of its own, and what arrives is copied
+/// into the machine's buffer at the size it has.
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+std::thread_local! {
+    static SCRATCH: core::cell::RefCell<Vec<u8>> = core::cell::RefCell::new(vec![0; SCRATCH_SIZE]);
+}
 
 /// Output pieces handed to one vectored write.
 const MAX_SLICES: usize = 32;
@@ -189,21 +198,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         reported
     }
 
-    /// One read straight into the machine's buffer.
+    /// One read: into the thread's scratch buffer at a message boundary
+    /// (then copied into the machine's buffer at the size it has), straight
+    /// into the machine's buffer when a frame has begun.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let room = self.conn.receive_buffer(READ_SIZE);
-        let mut buf = ReadBuf::new(room);
-        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
-                if n == 0 {
-                    self.conn.receive_eof();
-                } else {
-                    self.conn.commit_received(n);
+        let read = if self.conn.buffered_input() == 0 {
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    let mut buf = ReadBuf::new(&mut scratch[..]);
+                    let read = ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf));
+                    let n = buf.filled().len();
+                    self.conn.receive(&scratch[..n]);
+                    Poll::Ready(read.map(|()| n))
                 }
-            }
-            Poll::Ready(Err(error)) => {
+                // A stream that reads through another WebSocket on this thread.
+                Err(_) => self.poll_read_direct(cx),
+            })
+        } else {
+            self.poll_read_direct(cx)
+        };
+        match ready!(read) {
+            Ok(0) => self.conn.receive_eof(),
+            Ok(_) => {}
+            Err(error) => {
                 // A reset is the peer vanishing: the machine reports 1006.
                 self.failure.get_or_insert(WsError::Io(error));
                 self.conn.receive_eof();
@@ -211,6 +228,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         self.tick();
         Poll::Ready(())
+    }
+
+    /// One read straight into the machine's buffer.
+    fn poll_read_direct(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let room = self.conn.receive_buffer(READ_SIZE);
+        let mut buf = ReadBuf::new(room);
+        let read = ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf));
+        let n = buf.filled().len();
+        self.conn.commit_received(n);
+        Poll::Ready(read.map(|()| n))
     }
 
     /// Waits for the machine's next deadline; `Ready` once one was handled.
