@@ -60,19 +60,22 @@ pub async fn serve(mut stream: TcpStream) -> io::Result<()> {
         if conn.handshake_request().is_some() {
             conn.accept(Accept::new()).ok();
         }
-        let (mut rx, mut tx) = conn.split_mut();
-        while let Some(event) = rx.next_event() {
-            // A send fails only once we are closing; the echo is then moot.
-            let _ = match event {
-                Event::HandshakeRequest(_) => break, // accepted above, next turn
-                Event::Text(text) => tx.send_text(text),
-                Event::Binary(data) => tx.send_binary(data),
-                Event::WriteBackpressure(high) => {
-                    backpressured = high;
-                    Ok(())
-                }
-                _ => Ok(()),
-            };
+        {
+            // The halves stay on this thread: keep them out of the awaits below.
+            let (mut rx, mut tx) = conn.split_mut();
+            while let Some(event) = rx.next_event() {
+                // A send fails only once we are closing; the echo is then moot.
+                let _ = match event {
+                    Event::HandshakeRequest(_) => break, // accepted above, next turn
+                    Event::Text(text) => tx.send_text(text),
+                    Event::Binary(data) => tx.send_binary(data),
+                    Event::WriteBackpressure(high) => {
+                        backpressured = high;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                };
+            }
         }
         if conn.handshake_request().is_some() {
             conn.accept(Accept::new()).ok();

@@ -1,11 +1,15 @@
 //! Frames the receive path must send itself (the automatic Pong, the echo
 //! of a Close, the Close or HTTP response that a failure calls for). They
-//! wait here, unmasked, until the output is next read, and join it then, at
-//! a frame boundary: the receive path never writes into the output queue,
-//! so it can run while the send path holds it.
+//! wait here, unmasked, and join the output at the next frame boundary: the
+//! send path's next send, or the next read of the output. The receive path
+//! never writes into the output queue, so it can run while the send path
+//! holds it; the two halves of `Connection::split_mut` share this queue
+//! through a `Cell` made from the connection's `&mut` (so the halves stay on
+//! one thread, and the connection itself stays `Sync`).
 
 use crate::frame::OpCode;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// What a queued record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,4 +103,13 @@ impl ControlQueue {
     pub(crate) fn clear(&mut self) {
         self.records = Vec::new();
     }
+}
+
+/// Runs `f` on the queue behind a shared `Cell`: moved out and back, so no
+/// borrow is held across calls, and the `Vec` keeps its capacity.
+pub(crate) fn with<R>(shared: &Cell<ControlQueue>, f: impl FnOnce(&mut ControlQueue) -> R) -> R {
+    let mut queue = shared.take();
+    let result = f(&mut queue);
+    shared.set(queue);
+    result
 }

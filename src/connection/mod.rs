@@ -34,6 +34,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use control::ControlQueue;
+use core::cell::Cell;
 use core::time::Duration;
 use link::{Link, Phase};
 use receive::{Handshake, Ready, RxState};
@@ -245,23 +246,25 @@ impl Connection {
     /// The receive and send halves, borrowed apart: an event from the
     /// [`Receiver`] can be answered through the [`Sender`] while it is
     /// held. What the receive path sends itself (a Pong, a Close echo) joins
-    /// the output at the next frame boundary: the Sender's next send, or
-    /// the next read of [`pending_output`](Self::pending_output). Never
-    /// inside another frame.
+    /// the output at the next frame boundary: before the Sender's next frame,
+    /// or at the next read of [`pending_output`](Self::pending_output); never
+    /// inside another frame. The halves stay on the thread that made them.
     pub fn split_mut(&mut self) -> (Receiver<'_>, Sender<'_>) {
         self.take_agreement();
+        let control = Cell::from_mut(&mut self.control);
         let receiver = Receiver {
             config: &self.config,
             role: self.role,
             link: &self.link,
             input: &mut self.input,
             state: &mut self.rx,
-            control: &mut self.control,
+            control,
         };
         let sender = Sender {
             config: &self.config,
             link: &self.link,
             tx: &mut self.tx,
+            control,
         };
         (receiver, sender)
     }
@@ -289,8 +292,7 @@ impl Connection {
     /// Before the output is read: what the receive path queued (Pongs, a
     /// Close echo, an HTTP error) joins it at the end, a frame boundary (not
     /// while a vectored frame is being written), and an aborted connection
-    /// drops it. Sends do not do this, so a connection used whole and one
-    /// used through `split_mut` put the same bytes on the wire.
+    /// drops it. Sends do the same before their frame.
     fn settle(&mut self) {
         self.take_agreement();
         self.tx

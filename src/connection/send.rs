@@ -3,7 +3,7 @@
 use crate::buffer::OutputQueue;
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::Config;
-use crate::connection::control::{ControlQueue, Record};
+use crate::connection::control::{self, ControlQueue, Record};
 use crate::connection::link::{Link, Phase};
 use crate::error::SendError;
 use crate::extensions::SendExtensions;
@@ -12,6 +12,7 @@ use crate::keys::KeyStream;
 use crate::mask::{apply_mask, extend_masked};
 use crate::role::MessageKind;
 use crate::utf8::Utf8Validator;
+use core::cell::Cell;
 
 /// Everything the send path owns.
 #[derive(Debug, Default)]
@@ -169,11 +170,20 @@ impl SendPath {
 /// }
 /// assert_eq!(server.pending_output(), b"\x81\x05Hello");
 /// ```
-#[derive(Debug)]
 pub struct Sender<'a> {
     pub(crate) config: &'a Config,
     pub(crate) link: &'a Link,
     pub(crate) tx: &'a mut SendPath,
+    /// What the receive half queued: it goes out before our next frame.
+    pub(crate) control: &'a Cell<ControlQueue>,
+}
+
+impl core::fmt::Debug for Sender<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("queued", &self.tx.output.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sender<'_> {
@@ -188,6 +198,7 @@ impl Sender<'_> {
     }
 
     pub(crate) fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), SendError> {
+        self.flush_control();
         self.check_can_send(data.len())?;
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentOrder);
@@ -230,6 +241,7 @@ impl Sender<'_> {
         kind: MessageKind,
         payload: &mut [u8],
     ) -> Result<FrameHead, SendError> {
+        self.flush_control();
         if !self.link.can_send() {
             return Err(state_error(self.link));
         }
@@ -280,6 +292,7 @@ impl Sender<'_> {
         data: &[u8],
         last: bool,
     ) -> Result<(), SendError> {
+        self.flush_control();
         self.check_can_send(data.len())?;
         let tx = &mut *self.tx;
         let opcode = match tx.outgoing {
@@ -336,6 +349,7 @@ impl Sender<'_> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlPayloadTooLong);
         }
+        self.flush_control();
         self.check_can_send(payload.len())?;
         self.tx.write_frame(opcode, true, 0, payload);
         self.queued();
@@ -369,6 +383,7 @@ impl Sender<'_> {
 
     /// Queues a Close with this payload (checked by the caller).
     pub(crate) fn send_close(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.flush_control();
         if !self.link.can_send() {
             return Err(state_error(self.link));
         }
@@ -380,7 +395,7 @@ impl Sender<'_> {
 
     /// Bytes queued but not yet written, like the browser's `bufferedAmount`.
     pub fn buffered_amount(&self) -> usize {
-        self.tx.output.len() + self.tx.vectored
+        self.tx.output.len() + self.tx.vectored + control::with(self.control, |queue| queue.len())
     }
 
     /// Whether data may be sent: open, and no Close sent.
@@ -403,6 +418,13 @@ impl Sender<'_> {
             return Err(SendError::OutputFull);
         }
         Ok(())
+    }
+
+    /// What the receive half queued goes out now, at this frame boundary,
+    /// before the frame about to be sent.
+    pub(crate) fn flush_control(&mut self) {
+        let (tx, config, link) = (&mut *self.tx, self.config, self.link);
+        control::with(self.control, |queue| tx.flush_control(queue, config, link));
     }
 
     pub(crate) fn queued(&mut self) {

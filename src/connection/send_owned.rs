@@ -36,6 +36,7 @@ impl Sender<'_> {
         if self.tx.extensions.compresses_message(data.len()) {
             return self.send_message(opcode, &data);
         }
+        self.flush_control();
         self.check_can_send(data.len())?;
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentOrder);
@@ -65,6 +66,7 @@ impl Sender<'_> {
                 wire = (crate::frame::RSV1, compressed);
             }
         }
+        self.flush_control();
         self.check_can_send(wire.1.len())?;
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentOrder);

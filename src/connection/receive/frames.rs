@@ -5,6 +5,7 @@
 use super::arrival::RESERVE_AFTER;
 use super::state::{FrameState, Incoming, Payload, Ready, Receiver, Step};
 use crate::config::ReceiveMode;
+use crate::connection::control;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, RSV1};
 use crate::mask::apply_mask;
@@ -206,7 +207,8 @@ impl Receiver<'_> {
         match frame.opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.link.close_sent() {
-                    self.control.push_pong(&self.input.live()[..len]);
+                    let payload = &self.input.live()[..len];
+                    control::with(self.control, |queue| queue.push_pong(payload));
                 }
                 Step::Event(Ready::Ping(len))
             }
@@ -222,7 +224,8 @@ impl Receiver<'_> {
                 self.link.set_close_received();
                 if !self.link.close_sent() {
                     // The echo carries the peer's code and reason (§5.5.1).
-                    self.control.push_close(&self.input.live()[..len]);
+                    let echo = &self.input.live()[..len];
+                    control::with(self.control, |queue| queue.push_close(echo));
                     self.link.set_close_sent();
                 }
                 self.link.set_phase(crate::connection::link::Phase::Closed);

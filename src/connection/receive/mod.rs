@@ -35,7 +35,7 @@ impl<'a> Receiver<'a> {
             link: self.link,
             input: self.input,
             state: self.state,
-            control: &mut *self.control,
+            control: self.control,
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::buffer::InputBuffer;
 use crate::close::MAX_REASON_LEN;
 use crate::config::Config;
-use crate::connection::control::ControlQueue;
+use crate::connection::control::{self, ControlQueue};
 use crate::connection::link::{Link, Phase};
 use crate::error::Error;
 use crate::extensions::{ExtensionParams, ReceiveExtensions};
@@ -16,6 +16,7 @@ use crate::utf8::Utf8Validator;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// Where the opening handshake stands. Boxed inside the connection so an
 /// open connection does not carry it.
@@ -161,14 +162,22 @@ pub(crate) struct RxState {
 /// What the receive path must send itself (the automatic Pong, the echo of
 /// a Close) waits in a small control queue that goes out at the next frame
 /// boundary, when the output is next read.
-#[derive(Debug)]
 pub struct Receiver<'a> {
     pub(crate) config: &'a Config,
     pub(crate) role: Role,
     pub(crate) link: &'a Link,
     pub(crate) input: &'a mut InputBuffer,
     pub(crate) state: &'a mut RxState,
-    pub(crate) control: &'a mut ControlQueue,
+    pub(crate) control: &'a Cell<ControlQueue>,
+}
+
+impl core::fmt::Debug for Receiver<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("role", &self.role)
+            .field("buffered", &self.input.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The parts of the receive path a failure changes: all but the input.
@@ -177,7 +186,7 @@ pub(crate) struct Failing<'a> {
     pub(crate) role: Role,
     pub(crate) link: &'a Link,
     pub(crate) state: &'a mut RxState,
-    pub(crate) control: &'a mut ControlQueue,
+    pub(crate) control: &'a Cell<ControlQueue>,
 }
 
 impl Failing<'_> {
@@ -199,19 +208,21 @@ impl Failing<'_> {
             if error.http_status().is_some() {
                 let mut response = Vec::new();
                 write_error_response(&mut response, error);
-                self.control.push_raw(&response);
+                control::with(self.control, |queue| queue.push_raw(&response));
             }
         } else if self.is_abort(error) {
             // Nobody will read what is queued: let the caller drop the transport now.
             link.set_aborted();
-            self.control.clear();
+            control::with(self.control, ControlQueue::clear);
         } else if link.is_open() && !link.close_sent() {
             if let Some(code) = error.close_code() {
                 let reason = error.description().as_bytes();
                 let mut payload = [0u8; 2 + MAX_REASON_LEN];
                 payload[..2].copy_from_slice(&code.0.to_be_bytes());
                 payload[2..2 + reason.len()].copy_from_slice(reason);
-                self.control.push_close(&payload[..2 + reason.len()]);
+                control::with(self.control, |queue| {
+                    queue.push_close(&payload[..2 + reason.len()])
+                });
                 link.set_close_sent();
             }
         }
