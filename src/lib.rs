@@ -107,6 +107,7 @@ mod keys;
 pub mod mask;
 #[cfg(feature = "bytes")]
 mod message;
+pub mod proxy;
 mod role;
 mod timers;
 #[cfg(feature = "tokio")]
