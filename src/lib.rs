@@ -98,7 +98,7 @@ pub mod error;
 mod event;
 mod extensions;
 pub mod frame;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "tokio", feature = "blocking"))]
 mod frontend;
 pub mod handshake;
 #[cfg(feature = "http")]
@@ -110,6 +110,8 @@ mod message;
 pub mod proxy;
 mod role;
 mod timers;
+#[cfg(feature = "rustls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod utf8;

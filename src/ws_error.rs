@@ -29,6 +29,11 @@ pub enum WsError {
     InvalidUrl(InvalidUrl),
     /// Client: `wss://` needs a TLS connector (feature `rustls`).
     TlsUnavailable,
+    /// The TLS handshake or a TLS record failed (a certificate for another
+    /// name, expired or from an unknown issuer; an alert from the peer).
+    Tls(io::Error),
+    /// The proxy did not open the tunnel.
+    Proxy(crate::proxy::ProxyError),
     /// Connecting or the handshake took longer than the limit given.
     Timeout,
     /// The connection is closed: nothing more can be sent or received.
@@ -50,6 +55,8 @@ impl core::fmt::Display for WsError {
             WsError::Refused(status) => write!(f, "answered with HTTP {status}, no upgrade"),
             WsError::InvalidUrl(e) => e.fmt(f),
             WsError::TlsUnavailable => f.write_str("wss:// needs the `rustls` feature"),
+            WsError::Tls(e) => write!(f, "TLS failed: {e}"),
+            WsError::Proxy(e) => write!(f, "proxy failed: {e}"),
             WsError::Timeout => f.write_str("timed out"),
             WsError::Closed => f.write_str("the connection is closed"),
         }
@@ -63,6 +70,8 @@ impl std::error::Error for WsError {
             WsError::Protocol(e) => Some(e),
             WsError::Send(e) => Some(e),
             WsError::InvalidUrl(e) => Some(e),
+            WsError::Tls(e) => Some(e),
+            WsError::Proxy(e) => Some(e),
             _ => None,
         }
     }
@@ -86,6 +95,12 @@ impl From<SendError> for WsError {
             SendError::Closed => WsError::Closed,
             other => WsError::Send(other),
         }
+    }
+}
+
+impl From<crate::proxy::ProxyError> for WsError {
+    fn from(error: crate::proxy::ProxyError) -> Self {
+        WsError::Proxy(error)
     }
 }
 

@@ -2,15 +2,19 @@
 
 use super::engine::Engine;
 use super::socket::WebSocket;
+use super::stream::MaybeTlsStream;
 use super::Transport;
-use crate::frontend::{client_builder_setters, ClientOptions};
+use crate::frontend::{client_builder_setters, ClientOptions, Route};
 use crate::message::OwnedEvent;
+use crate::proxy::{Tunnel, TunnelStatus};
 use crate::ws_error::WsError;
 use crate::{ClientRequest, Config, Connection, HandshakeResponse};
 use std::io;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 
-/// Connects to a `ws://` URL with the default [`Config`] and runs the
+/// Connects to a `ws://` or `wss://` URL (through the proxy the
+/// environment names, if any) with the default [`Config`] and runs the
 /// opening handshake; returns the socket and the server's 101 response.
 ///
 /// ```no_run
@@ -18,7 +22,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 /// ws.send("hello")?;
 /// # Ok::<(), wsmachine::WsError>(())
 /// ```
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, HandshakeResponse), WsError> {
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), WsError> {
     ClientBuilder::new(url).connect()
 }
 
@@ -28,7 +32,7 @@ pub fn connect_on<S: Transport>(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<S>, HandshakeResponse), WsError> {
-    handshake(stream, request, config)
+    handshake(stream, request, config, &[])
 }
 
 /// A client connection with options: headers, subprotocols, Origin, the
@@ -48,20 +52,14 @@ impl ClientBuilder {
 
     client_builder_setters!();
 
-    /// Connects over TCP and runs the handshake.
-    pub fn connect(self) -> Result<(WebSocket<TcpStream>, HandshakeResponse), WsError> {
-        let ClientOptions {
-            request,
-            config,
-            connect_timeout,
-        } = self.options;
-        let request = request?;
-        if request.is_secure() {
-            return Err(WsError::TlsUnavailable);
-        }
-        let stream = tcp_connect(&request.address(), connect_timeout)?;
-        stream.set_nodelay(true)?;
-        handshake(stream, request, config)
+    /// Connects (over TCP; through the proxy; then TLS for `wss://`) and
+    /// runs the handshake. The connect timeout bounds each step up to the
+    /// WebSocket handshake, which the handshake timeout bounds.
+    pub fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), WsError> {
+        let mut options = self.options;
+        let route = options.route()?;
+        let (stream, leftover) = open(&route, &options)?;
+        handshake(stream, route.request, options.config, &leftover)
     }
 
     /// Runs the handshake over a stream the caller opened.
@@ -69,7 +67,7 @@ impl ClientBuilder {
         self,
         stream: S,
     ) -> Result<(WebSocket<S>, HandshakeResponse), WsError> {
-        handshake(stream, self.options.request?, self.options.config)
+        handshake(stream, self.options.request?, self.options.config, &[])
     }
 }
 
@@ -93,12 +91,101 @@ fn tcp_connect(address: &str, limit: Option<std::time::Duration>) -> Result<TcpS
     })
 }
 
+/// TCP to the proxy or the target, the proxy's tunnel, TLS for `wss://`,
+/// each within the connect timeout. Returns the stream and any bytes the
+/// tunnel read past its answer.
+fn open(route: &Route, options: &ClientOptions) -> Result<(MaybeTlsStream, Vec<u8>), WsError> {
+    let limit = options.connect_timeout;
+    let mut tcp = tcp_connect(&route.address, limit)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(limit)?;
+    tcp.set_write_timeout(limit)?;
+    let mut leftover = Vec::new();
+    if let Some(proxy) = &route.proxy {
+        let request = &route.request;
+        let mut tunnel = Tunnel::new(proxy, request.hostname(), request.port());
+        let mut buf = [0u8; 4096];
+        loop {
+            let out = tunnel.pending_output().to_vec();
+            tcp.write_all(&out).map_err(timed_out)?;
+            tunnel.consume_output(out.len());
+            let n = tcp.read(&mut buf).map_err(timed_out)?;
+            if n == 0 {
+                return Err(WsError::Proxy(crate::proxy::ProxyError::Malformed));
+            }
+            if tunnel.receive(&buf[..n])? == TunnelStatus::Open {
+                leftover.extend_from_slice(tunnel.leftover());
+                break;
+            }
+        }
+    }
+    let stream = if route.request.is_secure() {
+        tls_connect(tcp, route, options, &leftover)?
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    stream.tcp().set_write_timeout(None)?;
+    Ok((stream, leftover))
+}
+
+/// A read or write that ran into the connect timeout.
+fn timed_out(error: io::Error) -> WsError {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => WsError::Timeout,
+        _ => WsError::Io(error),
+    }
+}
+
+#[cfg(feature = "rustls")]
+fn tls_connect(
+    tcp: TcpStream,
+    route: &Route,
+    options: &ClientOptions,
+    leftover: &[u8],
+) -> Result<MaybeTlsStream, WsError> {
+    if !leftover.is_empty() {
+        // A TLS server speaks only after the client: these bytes are not TLS.
+        return Err(WsError::Proxy(crate::proxy::ProxyError::Malformed));
+    }
+    let config = options
+        .tls
+        .clone()
+        .unwrap_or_else(crate::tls::default_client_config);
+    let name = crate::tls::server_name(route.request.hostname())?;
+    let conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| WsError::Tls(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => WsError::Timeout,
+                _ => WsError::Tls(e),
+            })?;
+    }
+    Ok(MaybeTlsStream::Rustls(Box::new(stream)))
+}
+
+#[cfg(not(feature = "rustls"))]
+fn tls_connect(
+    _: TcpStream,
+    _: &Route,
+    _: &ClientOptions,
+    _: &[u8],
+) -> Result<MaybeTlsStream, WsError> {
+    Err(WsError::TlsUnavailable)
+}
+
 fn handshake<S: Transport>(
     stream: S,
     request: ClientRequest,
     config: Config,
+    leftover: &[u8],
 ) -> Result<(WebSocket<S>, HandshakeResponse), WsError> {
-    let mut engine = Engine::new(Connection::client(request, config)?, stream);
+    let mut conn = Connection::client(request, config)?;
+    conn.receive(leftover);
+    let mut engine = Engine::new(conn, stream);
     loop {
         match engine.next_event() {
             Some(OwnedEvent::Connected(response)) => {

@@ -61,6 +61,22 @@ impl<S: Transport> Engine<S> {
         engine
     }
 
+    /// The same engine over another stream made from this one.
+    pub(crate) fn map_stream<T, E>(
+        self,
+        change: impl FnOnce(S) -> Result<T, E>,
+    ) -> Result<Engine<T>, E> {
+        Ok(Engine {
+            conn: self.conn,
+            stream: change(self.stream)?,
+            clock: self.clock,
+            read_timeout: self.read_timeout,
+            done: self.done,
+            failure: self.failure,
+            close_frame: self.close_frame,
+        })
+    }
+
     /// Tells the machine the time.
     pub(crate) fn tick(&mut self) {
         self.conn.handle_timeout(self.clock.now());

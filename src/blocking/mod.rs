@@ -35,12 +35,14 @@ mod engine;
 mod server;
 mod socket;
 mod split;
+mod stream;
 
 pub use crate::frontend::Reject;
 pub use client::{connect, connect_on, ClientBuilder};
 pub use server::{accept, accept_with};
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
+pub use stream::MaybeTlsStream;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -169,10 +169,32 @@ impl<S: Transport> WebSocket<S> {
 
 impl WebSocket<TcpStream> {
     /// Splits into a reader and a cloneable writer for different threads
-    /// (the socket is cloned with `try_clone`). The reader answers Pings and
-    /// keeps the deadlines; writers queue and write.
+    /// (both use the one socket). The reader answers Pings and keeps the
+    /// deadlines; writers queue and write.
     pub fn split(self) -> std::io::Result<(Reader, Writer)> {
         split::split(self.engine, self.receive_control, self.held)
+    }
+}
+
+impl WebSocket<super::MaybeTlsStream> {
+    /// [`split`](WebSocket::split) for a client's connection; a TLS stream
+    /// cannot be read and written from two threads at once, so splitting
+    /// one fails with `Unsupported` (use the tokio front-end's split).
+    pub fn split(self) -> std::io::Result<(Reader, Writer)> {
+        let WebSocket {
+            engine,
+            receive_control,
+            held,
+        } = self;
+        let engine = engine.map_stream(|stream| match stream {
+            super::MaybeTlsStream::Plain(tcp) => Ok(tcp),
+            #[allow(unreachable_patterns)]
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a TLS connection cannot be split for two threads",
+            )),
+        })?;
+        split::split(engine, receive_control, held)
     }
 }
 

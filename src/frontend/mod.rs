@@ -3,12 +3,12 @@
 //! caller of `recv` sees.
 
 use crate::handshake::InvalidUrl;
+use crate::proxy::Proxy;
+use crate::ws_error::WsError;
 use crate::{ClientRequest, Config};
 use core::time::Duration;
 
-#[cfg(feature = "bytes")]
 mod deliver;
-#[cfg(feature = "bytes")]
 pub(crate) use deliver::deliverable;
 
 /// An answer other than the upgrade: status, headers, body. The connection
@@ -51,12 +51,36 @@ impl Reject {
     }
 }
 
+/// Which proxy a client goes through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ProxyChoice {
+    /// The one the environment names for the URL's host (like curl).
+    #[default]
+    FromEnv,
+    /// This one.
+    Given(Proxy),
+    /// None: connect directly.
+    Direct,
+}
+
 /// A client's options, the same for every front-end's builder.
 #[derive(Clone, Debug)]
 pub(crate) struct ClientOptions {
     pub(crate) request: Result<ClientRequest, InvalidUrl>,
     pub(crate) config: Config,
     pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) proxy: ProxyChoice,
+    #[cfg(feature = "rustls")]
+    pub(crate) tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// Where a client's TCP connection goes, and what runs on it before the
+/// WebSocket handshake.
+pub(crate) struct Route {
+    pub(crate) request: ClientRequest,
+    /// `host:port` to connect to: the proxy's, or the target's.
+    pub(crate) address: String,
+    pub(crate) proxy: Option<Proxy>,
 }
 
 impl ClientOptions {
@@ -65,7 +89,31 @@ impl ClientOptions {
             request: ClientRequest::from_url(url),
             config: Config::default(),
             connect_timeout: Some(Duration::from_secs(30)),
+            proxy: ProxyChoice::default(),
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
+    }
+
+    /// The request, and where to connect for it.
+    pub(crate) fn route(&mut self) -> Result<Route, WsError> {
+        let request = core::mem::replace(&mut self.request, Err(InvalidUrl))?;
+        if request.is_secure() && !cfg!(feature = "rustls") {
+            return Err(WsError::TlsUnavailable);
+        }
+        let proxy = match &self.proxy {
+            ProxyChoice::FromEnv => Proxy::from_env(request.hostname(), request.is_secure()),
+            ProxyChoice::Given(proxy) => Some(proxy.clone()),
+            ProxyChoice::Direct => None,
+        };
+        let address = proxy
+            .as_ref()
+            .map_or_else(|| request.address(), Proxy::address);
+        Ok(Route {
+            request,
+            address,
+            proxy,
+        })
     }
 
     pub(crate) fn map_request(&mut self, change: impl FnOnce(ClientRequest) -> ClientRequest) {
@@ -104,6 +152,28 @@ macro_rules! client_builder_setters {
         /// Longest the TCP connection may take. Default 30 s.
         pub fn connect_timeout(mut self, limit: core::time::Duration) -> Self {
             self.options.connect_timeout = Some(limit);
+            self
+        }
+
+        /// Goes through this proxy (HTTP CONNECT or SOCKS5) instead of the
+        /// one the environment names (`HTTPS_PROXY`, `http_proxy`,
+        /// `ALL_PROXY`, `NO_PROXY`, read like curl).
+        pub fn proxy(mut self, proxy: $crate::proxy::Proxy) -> Self {
+            self.options.proxy = $crate::frontend::ProxyChoice::Given(proxy);
+            self
+        }
+
+        /// Connects directly, whatever the environment says.
+        pub fn no_proxy(mut self) -> Self {
+            self.options.proxy = $crate::frontend::ProxyChoice::Direct;
+            self
+        }
+
+        /// For `wss://`: this TLS configuration (a private CA, client
+        /// certificates) instead of [`tls::default_client_config`](crate::tls::default_client_config).
+        #[cfg(feature = "rustls")]
+        pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+            self.options.tls = Some(config);
             self
         }
 

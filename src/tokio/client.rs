@@ -3,16 +3,20 @@
 
 use super::driver::Driver;
 use super::socket::WebSocket;
-use crate::frontend::{client_builder_setters, ClientOptions};
+use super::stream::MaybeTlsStream;
+use crate::frontend::{client_builder_setters, ClientOptions, Route};
 use crate::message::OwnedEvent;
+use crate::proxy::{Tunnel, TunnelStatus};
 use crate::ws_error::WsError;
 use crate::{ClientRequest, Config, Connection, HandshakeResponse};
 use core::task::{ready, Poll};
 use std::future::poll_fn;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Connects to a `ws://` URL with the default [`Config`] and runs the
+/// Connects to a `ws://` or `wss://` URL (through the proxy the
+/// environment names, if any) with the default [`Config`] and runs the
 /// opening handshake; returns the socket and the server's 101 response.
 ///
 /// ```no_run
@@ -21,7 +25,7 @@ use tokio::net::TcpStream;
 /// ws.send("hello").await?;
 /// # Ok(()) }
 /// ```
-pub async fn connect(url: &str) -> Result<(WebSocket<TcpStream>, HandshakeResponse), WsError> {
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), WsError> {
     ClientBuilder::new(url).connect().await
 }
 
@@ -35,7 +39,7 @@ pub async fn connect_on<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    handshake(stream, request, config).await
+    handshake(stream, request, config, &[]).await
 }
 
 /// A client connection with options: headers, subprotocols, Origin, the
@@ -69,26 +73,20 @@ impl ClientBuilder {
 
     client_builder_setters!();
 
-    /// Connects over TCP and runs the handshake.
-    pub async fn connect(self) -> Result<(WebSocket<TcpStream>, HandshakeResponse), WsError> {
-        let ClientOptions {
-            request,
-            config,
-            connect_timeout,
-        } = self.options;
-        let request = request?;
-        if request.is_secure() {
-            return Err(WsError::TlsUnavailable);
-        }
-        let connecting = TcpStream::connect(request.address());
-        let stream = match connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, connecting)
+    /// Connects (over TCP; through the proxy; then TLS for `wss://`) and
+    /// runs the handshake. The connect timeout bounds everything up to the
+    /// WebSocket handshake, which the handshake timeout bounds.
+    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, HandshakeResponse), WsError> {
+        let mut options = self.options;
+        let route = options.route()?;
+        let opening = open(&route, &options);
+        let (stream, leftover) = match options.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, opening)
                 .await
                 .map_err(|_| WsError::Timeout)??,
-            None => connecting.await?,
+            None => opening.await?,
         };
-        stream.set_nodelay(true)?;
-        handshake(stream, request, config).await
+        handshake(stream, route.request, options.config, &leftover).await
     }
 
     /// Runs the handshake over a stream the caller opened.
@@ -99,7 +97,61 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        handshake(stream, self.options.request?, self.options.config).await
+        handshake(stream, self.options.request?, self.options.config, &[]).await
+    }
+}
+
+/// TCP to the proxy or the target, the proxy's tunnel, TLS for `wss://`.
+/// Returns the stream and any bytes the tunnel read past its answer.
+async fn open(
+    route: &Route,
+    options: &ClientOptions,
+) -> Result<(MaybeTlsStream, Vec<u8>), WsError> {
+    let mut tcp = TcpStream::connect(&route.address).await?;
+    tcp.set_nodelay(true)?;
+    let mut leftover = Vec::new();
+    if let Some(proxy) = &route.proxy {
+        let request = &route.request;
+        let mut tunnel = Tunnel::new(proxy, request.hostname(), request.port());
+        let mut buf = [0u8; 4096];
+        loop {
+            let out = tunnel.pending_output().to_vec();
+            tcp.write_all(&out).await?;
+            tunnel.consume_output(out.len());
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                return Err(WsError::Proxy(crate::proxy::ProxyError::Malformed));
+            }
+            if tunnel.receive(&buf[..n])? == TunnelStatus::Open {
+                leftover.extend_from_slice(tunnel.leftover());
+                break;
+            }
+        }
+    }
+    if !route.request.is_secure() {
+        return Ok((MaybeTlsStream::Plain(tcp), leftover));
+    }
+    #[cfg(feature = "rustls")]
+    {
+        if !leftover.is_empty() {
+            // A TLS server speaks only after the client: these bytes are not TLS.
+            return Err(WsError::Proxy(crate::proxy::ProxyError::Malformed));
+        }
+        let config = options
+            .tls
+            .clone()
+            .unwrap_or_else(crate::tls::default_client_config);
+        let name = crate::tls::server_name(route.request.hostname())?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(WsError::Tls)?;
+        Ok((MaybeTlsStream::Rustls(Box::new(tls)), leftover))
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        let _ = options;
+        Err(WsError::TlsUnavailable)
     }
 }
 
@@ -107,11 +159,14 @@ async fn handshake<S>(
     stream: S,
     request: ClientRequest,
     config: Config,
+    leftover: &[u8],
 ) -> Result<(WebSocket<S>, HandshakeResponse), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut driver = Driver::new(Connection::client(request, config)?, stream);
+    let mut conn = Connection::client(request, config)?;
+    conn.receive(leftover);
+    let mut driver = Driver::new(conn, stream);
     driver.tick();
     let response = poll_fn(|cx| {
         let writer = cx.waker().clone();

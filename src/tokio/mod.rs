@@ -35,6 +35,7 @@ mod driver;
 mod server;
 mod socket;
 mod split;
+mod stream;
 mod wakers;
 
 pub use crate::frontend::Reject;
@@ -42,3 +43,4 @@ pub use client::{connect, connect_on, ClientBuilder};
 pub use server::{accept, accept_with};
 pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};
+pub use stream::MaybeTlsStream;
