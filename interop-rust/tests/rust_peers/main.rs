@@ -40,7 +40,7 @@ macro_rules! peer {
             $(mod $module {
                 use super::*;
                 peer!(@tests $peer, Side::$side,
-                    sizes fragmented ping close_by_us close_by_peer negotiation);
+                    sizes fragmented ping pipelined close_by_us close_by_peer negotiation);
             })*
         }
     };

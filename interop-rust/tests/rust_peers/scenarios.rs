@@ -103,6 +103,30 @@ pub fn ping(peer: PeerKind, side: Side) {
     finish(session, CloseCode::NORMAL, "done");
 }
 
+/// Messages sent back to back, without waiting for their echoes: the
+/// echoes come back complete and in order.
+pub fn pipelined(peer: PeerKind, side: Side) {
+    let mut session = Session::open(peer, side, PeerSetup::default());
+    let ours = session.ours.as_mut();
+    let message = |i: usize| match i % 2 {
+        0 => Message::text(sample_text(i * 7 % 1000)),
+        _ => Message::binary(sample_binary(i * 13 % 1000)),
+    };
+    for i in 0..COUNT {
+        if let Err(error) = ours.send(message(i)) {
+            panic!("sending message {i}: {error}");
+        }
+    }
+    for i in 0..COUNT {
+        expect(ours, message(i), &format!("the echo of message {i}"));
+    }
+    finish(session, CloseCode::NORMAL, "done");
+}
+
+/// Messages in flight at once in `pipelined`: about 100 KB each way, well
+/// within the loopback's socket buffers (neither side reads while it writes).
+const COUNT: usize = 200;
+
 pub fn close_by_us(peer: PeerKind, side: Side) {
     let mut session = Session::open(peer, side, PeerSetup::default());
     echo(session.ours.as_mut(), Message::text("before the close"));
@@ -116,9 +140,15 @@ pub fn close_by_us(peer: PeerKind, side: Side) {
 pub fn close_by_peer(peer: PeerKind, side: Side) {
     let mut session = Session::open(peer, side, PeerSetup::default());
     let ours = session.ours.as_mut();
-    echo(ours, Message::text("before the close"));
     let reason = longest_reason("the peer closes");
+    // A message sent just before the peer's Close is still delivered.
+    command(ours, "fragment binary 3000");
     command(ours, &format!("close 4001 {reason}"));
+    expect(
+        ours,
+        Message::binary(sample_binary(3000)),
+        "the last message",
+    );
     match ours.recv() {
         None => {}
         Some(other) => panic!("expected the end of the connection, got {other:?}"),
