@@ -8,6 +8,8 @@
 # interop_node.rs, interop_chromium.rs) are built only with the crate's
 # `interop` feature, which `--all-features` below turns on; a peer missing
 # then is a failing test that names `bash .ci/install-peers.sh`, never a skip.
+# The Rust peers (tokio-tungstenite, tokio-websockets) are the workspace
+# member interop-rust/, run with `-p wsmachine-interop-rust`: crates only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,9 @@ export WSTEST
 
 echo "== cargo test --all-features (hermetic suites + the interop feature's peer suites)"
 cargo test --all-features
+
+echo "== cargo test -p wsmachine-interop-rust (tokio-tungstenite and tokio-websockets, both roles)"
+cargo test -p wsmachine-interop-rust
 
 echo "== Autobahn TestSuite, server and client roles"
 # Every case of 1.*–10.*; of the compression cases 12.* and 13.*, all but the
