@@ -35,8 +35,8 @@ pub trait Ours {
     fn set_receive_control(&mut self, receive: bool);
 }
 
-struct TokioOurs {
-    ws: wsmachine::tokio::WebSocket<tokio::net::TcpStream>,
+struct TokioOurs<S> {
+    ws: wsmachine::tokio::WebSocket<S>,
     rt: Handle,
 }
 
@@ -47,7 +47,7 @@ fn block<F: Future>(rt: &Handle, what: &str, future: F) -> F::Output {
         .unwrap_or_else(|_| panic!("{what}: nothing within {STEP:?}"))
 }
 
-impl Ours for TokioOurs {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Ours for TokioOurs<S> {
     fn send(&mut self, message: Message) -> Result<(), WsError> {
         block(&self.rt, "send", self.ws.send(message))
     }
@@ -71,29 +71,29 @@ impl Ours for TokioOurs {
     }
 }
 
-type Blocking = wsmachine::blocking::WebSocket<std::net::TcpStream>;
+type Blocking<S> = wsmachine::blocking::WebSocket<S>;
 
-impl Ours for Blocking {
+impl<S: wsmachine::blocking::Transport> Ours for Blocking<S> {
     fn send(&mut self, message: Message) -> Result<(), WsError> {
-        Blocking::send(self, message)
+        Blocking::<S>::send(self, message)
     }
     fn recv(&mut self) -> Option<Result<Message, WsError>> {
-        Blocking::recv(self)
+        Blocking::<S>::recv(self)
     }
     fn ping(&mut self, payload: &[u8]) -> Result<Duration, WsError> {
-        Blocking::ping(self, payload)
+        Blocking::<S>::ping(self, payload)
     }
     fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), WsError> {
-        Blocking::close(self, code, reason)
+        Blocking::<S>::close(self, code, reason)
     }
     fn close_frame(&self) -> Option<&CloseFrame> {
-        Blocking::close_frame(self)
+        Blocking::<S>::close_frame(self)
     }
     fn connection(&self) -> &Connection {
-        Blocking::connection(self)
+        Blocking::<S>::connection(self)
     }
     fn set_receive_control(&mut self, receive: bool) {
-        Blocking::set_receive_control(self, receive);
+        Blocking::<S>::set_receive_control(self, receive);
     }
 }
 
