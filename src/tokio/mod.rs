@@ -32,6 +32,7 @@
 
 mod client;
 mod driver;
+mod reconnect;
 mod server;
 mod socket;
 mod split;
@@ -40,6 +41,7 @@ mod wakers;
 
 pub use crate::frontend::Reject;
 pub use client::{connect, connect_on, ClientBuilder};
+pub use reconnect::{reconnecting, ReconnectPolicy, Reconnecting};
 pub use server::{accept, accept_with};
 pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};
