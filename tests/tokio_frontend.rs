@@ -26,9 +26,9 @@ use support::IO_TIMEOUT;
 use testkit::wire::{encode_frame, parse_complete_frames, WireFrame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use wsmachine::tokio::{accept, accept_with, ClientBuilder, Reject, WebSocket};
+use wsmachine::tokio::{accept, accept_with, ClientBuilder, WebSocket};
 use wsmachine::{
-    Accept, CloseCode, Config, Connection, Error, Message, MessageKind, OwnedEvent, Role, WsError,
+    CloseCode, Config, Connection, Error, Message, MessageKind, OwnedEvent, Role, WsError,
 };
 
 // ================================================================ helpers
@@ -505,12 +505,6 @@ async fn a_dropped_send_whose_frame_was_queued_is_delivered_by_recv() {
 
 const SPLIT_MESSAGES: usize = 10_000;
 
-fn split_message(seq: usize, from: u8) -> Vec<u8> {
-    let mut data = payload(seq, 16 + (seq * 37) % 2000);
-    data.push(from);
-    data
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_halves_at_full_speed_both_ways_lose_nothing() {
     let (server, client) = tokio_pair(Config::default(), Config::default()).await;
@@ -570,12 +564,6 @@ async fn split_halves_at_full_speed_both_ways_lose_nothing() {
     );
 }
 
-/// Messages the blocked-sender tests send, and their size: together far
-/// more than the high-water mark and the kernel's socket buffers.
-const BLOCKED_MESSAGES: usize = 96;
-const BLOCKED_LEN: usize = 256 * 1024;
-const PING: &[u8] = b"are you there?";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_ping_while_the_sender_is_blocked_is_answered_between_frames() {
     let (mut ws, peer) = with_raw_peer(no_deflate()).await;
@@ -613,26 +601,17 @@ async fn split_ping_while_the_sender_is_blocked_is_answered_between_frames() {
         let sent = sent.clone();
         blocking(move || wait_for_stall(&sent, BLOCKED_MESSAGES, Duration::from_millis(300))).await
     };
-    let mut peer = blocking(move || {
+    let peer = blocking(move || {
         let mut peer = peer;
-        send_frame(&mut peer, 0x89, PING);
+        send_frame(&mut peer, 0x89, BLOCKED_PING);
         peer
     })
     .await;
     let ping = within("the Ping to be read", ping_rx).await.unwrap();
-    assert_eq!(ping, PING);
+    assert_eq!(ping, BLOCKED_PING);
 
     // Now read: every frame whole and in order, the Pong between two.
-    let (pong_after, end) = blocking(move || {
-        let mut reader = FrameReader::new(peer.try_clone().unwrap());
-        let pong_after = read_data_and_pong(&mut reader, BLOCKED_MESSAGES, BLOCKED_LEN, PING);
-        send_frame(&mut peer, 0x88, &1000u16.to_be_bytes());
-        let (rest, end) = reader.frames_to_end();
-        assert_eq!(rest.len(), 1, "{rest:?}");
-        assert_eq!(close_of(&rest[0]).0, 1000);
-        (pong_after, end)
-    })
-    .await;
+    let pong_after = blocking(move || read_again_then_close(peer)).await;
     eprintln!(
         "sender stalled after {stalled} of {BLOCKED_MESSAGES} messages; the Pong came after frame {pong_after}"
     );
@@ -640,7 +619,6 @@ async fn split_ping_while_the_sender_is_blocked_is_answered_between_frames() {
         pong_after >= stalled,
         "the Pong overtook frames already queued"
     );
-    assert_eq!(end, End::Eof);
     within("sender", sender).await.unwrap();
     let close = within("receiver", receiver).await.unwrap();
     assert_eq!(close.map(|f| f.code), Some(CloseCode::NORMAL));
@@ -788,39 +766,21 @@ async fn an_application_that_never_calls_recv_stops_the_reading() {
 
 #[tokio::test]
 async fn a_peer_that_ignores_pings_is_failed_with_1011() {
-    let (interval, pong_timeout) = (Duration::from_millis(200), Duration::from_millis(200));
-    let config = no_deflate()
-        .with_ping_interval(Some(interval))
-        .with_pong_timeout(pong_timeout)
-        .with_close_timeout(Some(Duration::from_secs(2)));
-    let (mut ws, peer) = with_raw_peer(config).await;
+    let (mut ws, peer) = with_raw_peer(keepalive_config()).await;
     let silent = tokio::task::spawn_blocking(move || FrameReader::new(peer).frames_to_end());
     let started = Instant::now();
     let result = within("recv", ws.recv()).await;
     let took = started.elapsed();
-    assert!(
-        matches!(
-            result,
-            Some(Err(WsError::Protocol(Error::KeepaliveTimeout)))
-        ),
-        "{result:?}"
-    );
-    assert_on_time("keepalive failure", took, interval + pong_timeout);
+    assert_keepalive_failure(result, took);
     assert!(within("recv after", ws.recv()).await.is_none());
 
-    let (frames, end) = within("silent peer", silent).await.unwrap();
-    let (last, pings) = frames.split_last().expect("no frame at all");
-    assert!(!pings.is_empty(), "no keepalive Ping before the Close");
-    assert!(pings.iter().all(|f| f.opcode() == 0x9), "{pings:?}");
-    assert_eq!(close_of(last).0, 1011);
-    assert_eq!(end, End::Eof);
+    assert_pings_then_close(within("silent peer", silent).await.unwrap(), 1011);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_through_a_relay_that_delays_50ms_each_way_measures_100ms() {
-    let delay = Duration::from_millis(50);
     let (listener, addr) = listener().await;
-    let relay = spawn_delay_relay(addr, delay);
+    let relay = spawn_delay_relay(addr, RELAY_DELAY);
     let server = tokio::spawn(async move {
         let stream = accept_tcp(&listener).await;
         let mut ws = accept(stream, Config::default()).await.unwrap();
@@ -843,18 +803,8 @@ async fn ping_through_a_relay_that_delays_50ms_each_way_measures_100ms() {
         assert_eq!(tx.latency(), Some(rtt));
         split_rtts.push(rtt);
     }
-    eprintln!(
-        "round trips through the relay: WebSocket::ping {rtts:?}, SendHalf::ping {split_rtts:?}"
-    );
-    for (name, rtts) in [("ping", &rtts), ("SendHalf::ping", &split_rtts)] {
-        // Never less than the relay's delay; the best of five within 10 ms.
-        assert!(rtts.iter().all(|&rtt| rtt >= 2 * delay), "{name}: {rtts:?}");
-        let best = rtts.iter().min().unwrap();
-        assert!(
-            *best <= 2 * delay + Duration::from_millis(10),
-            "{name}: {rtts:?}"
-        );
-    }
+    assert_round_trips("WebSocket::ping", &rtts);
+    assert_round_trips("SendHalf::ping", &split_rtts);
     within("close", tx.close(CloseCode::NORMAL, ""))
         .await
         .unwrap();
@@ -863,13 +813,6 @@ async fn ping_through_a_relay_that_delays_50ms_each_way_measures_100ms() {
 }
 
 // =========================================================== 5. handshake
-
-fn origin_gate(request: &wsmachine::HandshakeRequest) -> Result<Accept, Reject> {
-    match request.origin() {
-        Some("https://good.example") => Ok(Accept::new()),
-        _ => Err(Reject::new(403, "origin not allowed")),
-    }
-}
 
 #[tokio::test]
 async fn accept_with_answers_a_bad_origin_403_and_takes_a_good_one() {
@@ -914,23 +857,10 @@ async fn a_plain_http_request_gets_a_200_page() {
     let server = tokio::spawn(async move {
         let stream = accept_tcp(&listener).await;
         let config = Config::default().with_allow_plain_http(true);
-        accept_with(stream, config, |request| {
-            assert!(!request.is_websocket_upgrade());
-            Err(Reject::new(200, "<h1>hello</h1>").header("Content-Type", "text/html"))
-        })
-        .await
-        .map(|_| ())
+        accept_with(stream, config, serve_page).await.map(|_| ())
     });
-    let request = b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    let response = blocking(move || http_exchange(addr, request)).await;
-    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
-    assert!(
-        response
-            .to_ascii_lowercase()
-            .contains("content-type: text/html"),
-        "{response}"
-    );
-    assert!(response.ends_with("<h1>hello</h1>"), "{response}");
+    let response = blocking(move || http_exchange(addr, PLAIN_GET)).await;
+    assert_page(&response);
     let refused = within("server", server).await.unwrap();
     assert!(matches!(refused, Err(WsError::Refused(200))), "{refused:?}");
 }

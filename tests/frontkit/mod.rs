@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use wsmachine::{Accept, Config, Connection, Event, Message};
+use wsmachine::tokio::Reject;
+use wsmachine::{Accept, Config, Connection, Error, Event, Message, WsError};
 
 /// Payload sizes at the frame header's length boundaries (7-bit, 16-bit,
 /// 64-bit forms).
@@ -432,5 +433,113 @@ pub fn assert_on_time(what: &str, took: Duration, deadline: Duration) {
     assert!(
         took < deadline + LATE,
         "{what} came late: {took:?}, deadline {deadline:?}"
+    );
+}
+
+/// A server's say in the handshake: only this Origin may connect.
+pub fn origin_gate(request: &wsmachine::HandshakeRequest) -> Result<Accept, Reject> {
+    match request.origin() {
+        Some("https://good.example") => Ok(Accept::new()),
+        _ => Err(Reject::new(403, "origin not allowed")),
+    }
+}
+
+/// A plain HTTP request, and the page a server with
+/// `Config::allow_plain_http` serves for it with [`serve_page`].
+pub const PLAIN_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// The answer to a plain HTTP request.
+pub fn serve_page(request: &wsmachine::HandshakeRequest) -> Result<Accept, Reject> {
+    assert!(!request.is_websocket_upgrade());
+    Err(Reject::new(200, "<h1>hello</h1>").header("Content-Type", "text/html"))
+}
+
+/// The response must be [`serve_page`]'s 200 page.
+pub fn assert_page(response: &str) {
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("content-type: text/html"), "{response}");
+    assert!(response.ends_with("<h1>hello</h1>"), "{response}");
+}
+
+/// Message `seq` of the split tests, from end `from`: up to 2 KiB.
+pub fn split_message(seq: usize, from: u8) -> Vec<u8> {
+    let mut data = payload(seq, 16 + (seq * 37) % 2000);
+    data.push(from);
+    data
+}
+
+/// A silent peer's view of a keepalive failure: Pings, then a Close with
+/// `code`, then a FIN.
+pub fn assert_pings_then_close(seen: (Vec<WireFrame>, End), code: u16) {
+    let (frames, end) = seen;
+    let (last, pings) = frames.split_last().expect("no frame at all");
+    assert!(!pings.is_empty(), "no keepalive Ping before the Close");
+    assert!(pings.iter().all(|f| f.opcode() == 0x9), "{pings:?}");
+    assert_eq!(close_of(last).0, code);
+    assert_eq!(end, End::Eof);
+}
+
+/// Messages the blocked-writer tests send, and their size: together far
+/// more than the high-water mark and the kernel's socket buffers.
+pub const BLOCKED_MESSAGES: usize = 96;
+pub const BLOCKED_LEN: usize = 256 * 1024;
+/// The Ping the peer sends while the writer is blocked.
+pub const BLOCKED_PING: &[u8] = b"are you there?";
+
+/// The peer of a blocked writer, once it reads again: every data frame
+/// whole and in order, the Pong between two (see [`read_data_and_pong`]);
+/// then it closes (1000) and reads the echo and the FIN. Returns how
+/// many data frames came before the Pong.
+pub fn read_again_then_close(mut peer: TcpStream) -> usize {
+    let mut reader = FrameReader::new(peer.try_clone().unwrap());
+    let pong_after = read_data_and_pong(&mut reader, BLOCKED_MESSAGES, BLOCKED_LEN, BLOCKED_PING);
+    send_frame(&mut peer, 0x88, &1000u16.to_be_bytes());
+    let (rest, end) = reader.frames_to_end();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(close_of(&rest[0]).0, 1000);
+    assert_eq!(end, End::Eof);
+    pong_after
+}
+
+/// Keepalive for the silent-peer tests: a Ping after 200 ms of quiet, and
+/// 200 ms for an answer.
+pub const PING_INTERVAL: Duration = Duration::from_millis(200);
+pub const PONG_TIMEOUT: Duration = Duration::from_millis(200);
+
+pub fn keepalive_config() -> Config {
+    Config::default()
+        .with_deflate(None)
+        .with_ping_interval(Some(PING_INTERVAL))
+        .with_pong_timeout(PONG_TIMEOUT)
+        .with_close_timeout(Some(Duration::from_secs(2)))
+}
+
+/// `recv` on a connection whose peer ignores Pings must fail with the
+/// keepalive timeout, `took` after it started waiting.
+pub fn assert_keepalive_failure(result: Option<Result<Message, WsError>>, took: Duration) {
+    assert!(
+        matches!(
+            result,
+            Some(Err(WsError::Protocol(Error::KeepaliveTimeout)))
+        ),
+        "{result:?}"
+    );
+    assert_on_time("keepalive failure", took, PING_INTERVAL + PONG_TIMEOUT);
+}
+
+/// The relay's delay each way in the round-trip tests.
+pub const RELAY_DELAY: Duration = Duration::from_millis(50);
+
+/// Round trips through the relay: never less than its delay both ways,
+/// and the best within 10 ms of it.
+pub fn assert_round_trips(what: &str, rtts: &[Duration]) {
+    eprintln!("{what} through the relay: {rtts:?}");
+    let floor = 2 * RELAY_DELAY;
+    assert!(rtts.iter().all(|&rtt| rtt >= floor), "{what}: {rtts:?}");
+    let best = rtts.iter().min().unwrap();
+    assert!(
+        *best <= floor + Duration::from_millis(10),
+        "{what}: {rtts:?}"
     );
 }
