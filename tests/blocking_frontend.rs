@@ -386,6 +386,33 @@ fn close_to_a_peer_that_never_answers_fails_at_the_close_timeout() {
     assert_eq!(close_of(&frames[0]).0, 1000);
 }
 
+/// `close()` is bounded by the close timeout even when what is queued
+/// before the Close cannot be written: a message `feed` queued (under the
+/// high-water mark, so not written yet) to a peer that never reads.
+#[test]
+fn close_behind_output_a_peer_never_reads_fails_at_the_close_timeout() {
+    let limit = Duration::from_millis(300);
+    let config = no_deflate()
+        .with_output_high_water(64 << 20)
+        .with_close_timeout(Some(limit));
+    let (mut ws, peer) = with_raw_peer(config);
+    ws.feed(payload(0, 32 << 20)).unwrap(); // more than the kernel takes
+    let outcome = bounded_for("close", limit + LATE, move || {
+        let started = Instant::now();
+        (ws.close(CloseCode::NORMAL, ""), started.elapsed())
+    });
+    // Unblock a close stuck in a write either way.
+    let _ = peer.shutdown(Shutdown::Both);
+    let (result, took) = outcome.unwrap_or_else(|took| {
+        panic!("close() still writing to a peer that never reads after {took:?}, close_timeout {limit:?}")
+    });
+    assert!(
+        matches!(result, Err(WsError::Protocol(Error::CloseTimeout))),
+        "{result:?}"
+    );
+    assert_on_time("close() behind unwritten output", took, limit);
+}
+
 /// Split, the close timeout holds too: the `Reader`, waiting on a silent
 /// socket, must end once the Close a `Writer` wrote stays unanswered for
 /// `close_timeout`.
