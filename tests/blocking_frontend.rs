@@ -77,9 +77,12 @@ fn blocking_pair(server: Config, client: Config) -> (WebSocket<TcpStream>, WebSo
     let (listener, addr) = listener();
     let server = serve(listener, move |stream| accept(stream, server).unwrap());
     let (client, _) = bounded("connect", move || {
+        // Over a socket of our own, so both ends are `WebSocket<TcpStream>`.
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
         ClientBuilder::new(&url(addr))
             .config(client)
-            .connect()
+            .connect_on(stream)
             .unwrap()
     });
     (bounded("accept", move || server.join().unwrap()), client)
@@ -267,10 +270,30 @@ fn ping_through_a_relay_that_delays_50ms_each_way_measures_100ms() {
     assert_round_trips("WebSocket::ping", &rtts);
 }
 
+/// The two kinds of blocking socket that split.
+trait Splittable {
+    fn split(self) -> std::io::Result<(wsmachine::blocking::Reader, wsmachine::blocking::Writer)>;
+}
+
+impl Splittable for WebSocket<TcpStream> {
+    fn split(self) -> std::io::Result<(wsmachine::blocking::Reader, wsmachine::blocking::Writer)> {
+        WebSocket::<TcpStream>::split(self)
+    }
+}
+
+impl Splittable for WebSocket<wsmachine::blocking::MaybeTlsStream> {
+    fn split(self) -> std::io::Result<(wsmachine::blocking::Reader, wsmachine::blocking::Writer)> {
+        WebSocket::<wsmachine::blocking::MaybeTlsStream>::split(self)
+    }
+}
+
 /// A split client (its `Reader` on a thread of its own, reading until
 /// the end) and its `Writer`.
-fn split_client(ws: WebSocket<TcpStream>) -> (wsmachine::blocking::Writer, thread::JoinHandle<()>) {
-    let (mut reader, writer) = ws.split().unwrap();
+fn split_client<S>(ws: WebSocket<S>) -> (wsmachine::blocking::Writer, thread::JoinHandle<()>)
+where
+    WebSocket<S>: Splittable,
+{
+    let (mut reader, writer) = Splittable::split(ws).unwrap();
     let reading = thread::spawn(move || while let Some(Ok(_)) = reader.recv() {});
     (writer, reading)
 }

@@ -70,8 +70,11 @@ async fn tokio_pair(
         accept(stream, server).await.unwrap()
     };
     let client_side = async {
+        // Over a socket of our own, so both ends are `WebSocket<TcpStream>`.
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
         let builder = ClientBuilder::new(&format!("ws://{addr}/")).config(client);
-        builder.connect().await.unwrap().0
+        builder.connect_on(stream).await.unwrap().0
     };
     within("handshake", async {
         tokio::join!(server_side, client_side)

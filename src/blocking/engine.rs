@@ -29,7 +29,7 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 pub(crate) struct Engine<S> {
     pub(crate) conn: Connection,
     pub(crate) stream: S,
-    clock: Clock,
+    pub(crate) clock: Clock,
     /// The read timeout as last set, to skip setting it again.
     read_timeout: Option<Duration>,
     done: bool,
@@ -129,6 +129,15 @@ impl<S: Transport> Engine<S> {
                 return Some(event);
             }
             if let Err(error) = self.write_out() {
+                let stuck = matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+                if stuck && self.conn.ready_state() != ReadyState::Open {
+                    // Closing, the write timeout is the close timeout: the
+                    // peer did not read our last bytes in time.
+                    self.failure
+                        .get_or_insert(WsError::Protocol(crate::Error::CloseTimeout));
+                    self.done = true;
+                    continue;
+                }
                 self.fail_io(error);
                 continue;
             }

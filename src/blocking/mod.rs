@@ -56,6 +56,14 @@ pub trait Transport: Read + Write {
     /// Limits how long the next reads wait; `None` waits indefinitely.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
+    /// Limits how long the next writes wait, so closing a connection whose
+    /// peer does not read ends at the close timeout. The default does
+    /// nothing (writes then block until the peer reads).
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
     /// Closes the write direction (TCP FIN) once the closing handshake is
     /// done. The default does nothing.
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -68,6 +76,10 @@ impl Transport for TcpStream {
         TcpStream::set_read_timeout(self, timeout)
     }
 
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -76,6 +88,10 @@ impl Transport for TcpStream {
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

@@ -134,6 +134,10 @@ impl<S: Transport> WebSocket<S> {
             Err(other) => return Err(WsError::Send(other)),
         }
         self.engine.tick();
+        // Writes to a peer that does not read must not outlast the close
+        // timeout either.
+        let limit = self.engine.conn.config().close_timeout;
+        self.engine.stream.set_write_timeout(limit)?;
         while self.engine.next_event().is_some() {}
         match self.engine.take_failure() {
             None => Ok(()),

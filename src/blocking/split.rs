@@ -38,6 +38,9 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// The connection's clock, kept from before the split: its time never
+    /// goes back.
+    clock: Clock,
     /// Signalled when output was written, a Pong came, or the end came.
     progress: Condvar,
     stream: TcpStream,
@@ -99,6 +102,7 @@ pub(crate) fn split(
         stream,
         failure,
         close_frame,
+        clock,
         ..
     } = engine;
     stream.set_read_timeout(None)?;
@@ -113,11 +117,11 @@ pub(crate) fn split(
             pongs: 0,
         }),
         progress: Condvar::new(),
+        clock,
         stream,
     });
     let reader = Reader {
         shared: shared.clone(),
-        clock: Clock::new(),
         buf: vec![0; READ_SIZE],
         scratch: Vec::new(),
         receive_control,
@@ -162,7 +166,6 @@ fn next_message(shared: &Shared, state: &mut State, receive_control: bool) -> Op
 /// Keep a thread in [`recv`](Self::recv) for the connection to stay alive.
 pub struct Reader {
     shared: Arc<Shared>,
-    clock: Clock,
     buf: Vec<u8>,
     scratch: Vec<u8>,
     receive_control: bool,
@@ -205,11 +208,21 @@ impl Reader {
                     self.linger();
                     continue;
                 }
-                state.conn.poll_timeout().map(|at| {
-                    self.clock
+                // A Close a Writer sends moves the deadlines while this thread
+                // is in a read: reads never outlast the close timeout, so it
+                // is noticed in time.
+                let cap = state
+                    .conn
+                    .config()
+                    .close_timeout
+                    .unwrap_or(Duration::from_secs(10));
+                let deadline = state.conn.poll_timeout().map(|at| {
+                    shared
+                        .clock
                         .instant(at)
                         .saturating_duration_since(Instant::now())
-                })
+                });
+                Some(deadline.map_or(cap, |wait| wait.min(cap)))
             };
             if self.shared.write_out(&mut self.scratch).is_err() {
                 continue;
@@ -237,10 +250,10 @@ impl Reader {
                     state.conn.receive_eof();
                 }
             }
-            state.conn.handle_timeout(self.clock.now());
+            state.conn.handle_timeout(self.shared.clock.now());
         } else {
             let mut state = self.shared.lock();
-            state.conn.handle_timeout(self.clock.now());
+            state.conn.handle_timeout(self.shared.clock.now());
         }
     }
 
@@ -360,6 +373,8 @@ impl Writer {
     pub fn ping(&mut self, payload: &[u8]) -> Result<Duration, WsError> {
         let before = {
             let mut state = self.shared.lock();
+            // The Ping's time is now, not the Reader's last read.
+            state.conn.handle_timeout(self.shared.clock.now());
             state.conn.send_ping(payload)?;
             state.pongs
         };
@@ -379,10 +394,18 @@ impl Writer {
     /// Starts the closing handshake and writes the Close; the [`Reader`]
     /// completes it (its `recv` returns `None` once the peer's Close came).
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), WsError> {
-        match self.shared.lock().conn.close(code, reason) {
-            Ok(()) | Err(SendError::Closed) => {}
-            Err(other) => return Err(WsError::Send(other)),
-        }
+        let limit = {
+            let mut state = self.shared.lock();
+            match state.conn.close(code, reason) {
+                Ok(()) | Err(SendError::Closed) => {}
+                Err(other) => return Err(WsError::Send(other)),
+            }
+            // The close deadline runs from now.
+            state.conn.handle_timeout(self.shared.clock.now());
+            state.conn.config().close_timeout
+        };
+        // Writes to a peer that does not read must not outlast it either.
+        self.shared.stream.set_write_timeout(limit)?;
         self.shared.write_out(&mut self.scratch)
     }
 

@@ -69,6 +69,10 @@ impl Transport for MaybeTlsStream {
         self.tcp().set_read_timeout(timeout)
     }
 
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_write_timeout(timeout)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             MaybeTlsStream::Plain(s) => s.shutdown_write(),

@@ -34,6 +34,9 @@ struct Shared<S> {
     writers: Arc<WakerSet>,
     /// Tasks in `ping` waiting for the Pong.
     pong_waiters: WakerSet,
+    /// The receive half, when it waits: a send half that moves a deadline
+    /// (a Close sent) wakes it to sleep until the new one.
+    reader: WakerSet,
 }
 
 impl<S> Shared<S> {
@@ -61,6 +64,7 @@ pub(crate) fn split<S>(
         }),
         writers: Arc::new(WakerSet::default()),
         pong_waiters: WakerSet::default(),
+        reader: WakerSet::default(),
     });
     (
         RecvHalf {
@@ -111,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
                         // Output waits for room: be woken when it comes too.
                         shared.writers.register(cx.waker());
                     }
+                    shared.reader.register(cx.waker());
                     return Poll::Pending;
                 }
             };
@@ -243,6 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SendHalf<S> {
             inner.driver.conn.send_ping(payload)?;
             inner.pongs
         };
+        self.shared.reader.wake_all();
         self.flush().await?;
         poll_fn(|cx| {
             let inner = self.shared.lock();
@@ -271,6 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SendHalf<S> {
             }
             inner.driver.tick();
         }
+        // The close deadline is new: the receive half sleeps until it now.
+        self.shared.reader.wake_all();
         self.flush().await
     }
 
@@ -312,8 +320,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for SendHalf
             let mut inner = self.shared.lock();
             if inner.driver.conn.ready_state() == ReadyState::Open {
                 inner.driver.conn.close(CloseCode::NORMAL, "")?;
+                inner.driver.tick();
             }
         }
+        self.shared.reader.wake_all();
         self.poll_flush(cx)
     }
 }
