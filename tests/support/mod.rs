@@ -133,7 +133,7 @@ impl Client {
         for p in protocols {
             request = request.protocol(p);
         }
-        let stream = TcpStream::connect(request.host())?;
+        let stream = TcpStream::connect(request.address())?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
         let conn = Connection::client(request, config).map_err(io::Error::other)?;
