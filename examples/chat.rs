@@ -9,7 +9,8 @@
 //! around a [`WebSocket`]: it waits in `tokio::select!` for the member's next
 //! message, the room's next broadcast, or the server's shutdown. Keepalive
 //! Pings, the handshake deadline and the closing handshake are the
-//! front-end's. Ctrl-C closes every member with 1001 "going away" and exits 0.
+//! front-end's. Ctrl-C (SIGINT) closes every member with 1001 "server shutting
+//! down" and exits 0 (`tests/example_chat.rs` checks this).
 //!
 //! Routes, all on the same port:
 //!

@@ -7,9 +7,10 @@
 //! Connects (port 80 when the URL gives none; path and query sent intact),
 //! sends every message it receives back, answers the server's Close, and
 //! exits 0 after a clean closing handshake (1 on a failed connection, 2 on
-//! bad usage). Pair it with a server that talks first and closes; against
-//! `echo_server` the two would echo each other forever, so it is not paired
-//! with that one.
+//! bad usage). Pair it with a server that talks first and closes (as
+//! `tests/example_echo.rs` does). Not with `echo_server`: neither speaks
+//! first, so the two would sit idle, answering each other's keepalive Pings,
+//! forever.
 
 use std::process::ExitCode;
 use wsmachine::blocking::connect;

@@ -7,7 +7,9 @@
 //! Echoes every text and binary message, answers Pings and the closing
 //! handshake (echoing the code and reason), and survives whatever a
 //! connection does. This is the server the Autobahn fuzzingclient grades.
-//! Pair it with `echo_client`'s opposite: any client that sends and reads.
+//! Pair it with a client that speaks first: the README's blocking client,
+//! a browser, Python's `websockets`. Not with `echo_client`, which only
+//! answers: the two would wait for each other forever.
 
 use std::net::{TcpListener, TcpStream};
 use wsmachine::blocking::accept;

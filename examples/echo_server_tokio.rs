@@ -3,7 +3,7 @@
 //! keepalive, the handshake deadline and backpressure come with it.
 //!
 //! ```text
-//! cargo run --release --example echo_server_tokio --features tokio,deflate [ADDR]   # default 127.0.0.1:9002
+//! cargo run --release --example echo_server_tokio [ADDR]   # default 127.0.0.1:9002
 //! ```
 
 use wsmachine::tokio::accept;

@@ -14,6 +14,10 @@ use wsmachine::{ClientRequest, CloseCode, Config, Connection, Error, Event, Mess
 #[allow(dead_code)]
 mod echo_server;
 
+#[path = "../../examples/echo_server_tokio.rs"]
+#[allow(dead_code)]
+mod echo_server_tokio;
+
 /// Sends FIN and reads what the peer still had in flight, so the kernel does
 /// not answer unread bytes with a reset that could destroy our last words
 /// (a Close frame or an HTTP error) before the peer reads them.
@@ -44,6 +48,29 @@ pub fn spawn_echo_server() -> SocketAddr {
                 let _ = echo_server::serve(stream);
             });
         }
+    });
+    addr
+}
+
+/// Starts the `echo_server_tokio` example's connection handler on an
+/// ephemeral loopback port, on a runtime of its own, for the life of the
+/// test process.
+pub fn spawn_tokio_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let config = std::sync::Arc::new(Config::default());
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(echo_server_tokio::serve(stream, config.clone()));
+            }
+        });
     });
     addr
 }
@@ -106,7 +133,7 @@ impl Client {
         for p in protocols {
             request = request.protocol(p);
         }
-        let stream = TcpStream::connect(request.host())?;
+        let stream = TcpStream::connect(request.address())?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
         let conn = Connection::client(request, config).map_err(io::Error::other)?;
