@@ -106,7 +106,7 @@ impl Drop for ChatProcess {
 }
 
 /// Joins the room as `name` and waits for the welcome.
-fn join(addr: &str, name: &str) -> WebSocket<std::net::TcpStream> {
+fn join(addr: &str, name: &str) -> WebSocket<wsmachine::blocking::MaybeTlsStream> {
     let (mut ws, _) = connect(&format!("ws://{addr}/ws")).expect("connect to the chat");
     ws.send(format!("join:{name}")).unwrap();
     let welcome = format!("{{\"type\":\"welcome\",\"name\":\"{name}\"}}");
@@ -122,7 +122,7 @@ fn join(addr: &str, name: &str) -> WebSocket<std::net::TcpStream> {
 /// Reads until the connection ends (on another thread, so the test can
 /// bound the wait); returns the server's Close and whether the end was clean.
 fn until_closed(
-    mut ws: WebSocket<std::net::TcpStream>,
+    mut ws: WebSocket<wsmachine::blocking::MaybeTlsStream>,
 ) -> mpsc::Receiver<(Option<(u16, String)>, bool)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

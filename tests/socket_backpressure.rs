@@ -5,33 +5,11 @@
 //! every echo arrives intact and in order.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use wsmachine::{ClientRequest, Config, Connection, Event};
 
-#[path = "../examples/echo_server_tokio.rs"]
-#[allow(dead_code)]
-mod echo_server_tokio;
-
-fn spawn_tokio_echo() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let config = std::sync::Arc::new(Config::default());
-                tokio::spawn(echo_server_tokio::serve(stream, config));
-            }
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
-}
+mod support;
 
 const MESSAGE: usize = 64 * 1024;
 
@@ -64,7 +42,7 @@ fn try_flush(stream: &mut TcpStream, conn: &mut Connection) -> bool {
 
 #[test]
 fn a_peer_that_stops_reading_is_throttled_and_loses_nothing() {
-    let addr = spawn_tokio_echo();
+    let addr = support::spawn_tokio_echo_server();
     let mut stream = TcpStream::connect(addr).unwrap();
     let config = Config::default().with_max_output_buffer(256 << 20);
     let mut conn = Connection::client(ClientRequest::new(&addr.to_string(), "/"), config).unwrap();

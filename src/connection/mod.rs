@@ -361,11 +361,14 @@ impl Connection {
     ///
     /// ```
     /// use wsmachine::{Config, Connection, Message, OwnedEvent, Role};
-    /// let mut client = Connection::upgraded(Role::Client, Config::default()).unwrap();
-    /// client.receive(b"\x81\x02hi");
-    /// let Some(OwnedEvent::Message(message)) = client.next_owned_event() else { panic!() };
-    /// client.send(message).unwrap(); // an echo, no copy of the payload
-    /// assert_eq!(client.next_owned_event(), None);
+    /// let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    /// // The RFC's masked "Hello" (§5.7).
+    /// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    /// let Some(OwnedEvent::Message(message)) = server.next_owned_event() else { panic!() };
+    /// assert_eq!(message.as_text(), Some("Hello"));
+    /// // An echo: a server queues payloads of 512 bytes or more by reference.
+    /// server.send(message).unwrap();
+    /// assert_eq!(server.pending_output(), b"\x81\x05Hello");
     /// ```
     #[cfg(feature = "bytes")]
     pub fn next_owned_event(&mut self) -> Option<crate::message::OwnedEvent> {
