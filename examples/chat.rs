@@ -3,7 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --example chat [ADDR]   # default 127.0.0.1:8080
+//! cargo run --release --example chat --features self-signed -- [ADDR] --tls
 //! ```
+//!
+//! With `--tls` the page and the WebSocket are served over TLS (https://,
+//! wss://) with a self-signed certificate for `localhost` and the address,
+//! made at start: tell the browser to trust it once, or start Chromium with
+//! `--ignore-certificate-errors` for a test.
 //!
 //! Open the printed URL in a few tabs. Each TCP connection is one tokio task
 //! around a [`WebSocket`]: it waits in `tokio::select!` for the member's next
@@ -43,7 +49,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -71,18 +78,63 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let tls = args.iter().any(|arg| arg == "--tls");
+    let addr = args
+        .iter()
+        .find(|arg| !arg.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(&addr).await?;
-    println!("chat: open http://{}/ in a browser", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    let transport = if tls {
+        tls_transport(local)?
+    } else {
+        Transport::Plain
+    };
+    let scheme = if tls { "https" } else { "http" };
+    println!("chat: open {scheme}://{local}/ in a browser");
     let (shutdown, stop) = watch::channel(false);
-    let server = tokio::spawn(serve(listener, None, stop));
+    let server = tokio::spawn(serve_on(listener, None, stop, transport));
     let _ = tokio::signal::ctrl_c().await;
     println!("chat: shutting down");
     let _ = shutdown.send(true);
     let _ = server.await;
     Ok(())
+}
+
+/// How connections arrive: plain TCP, or TLS on top of it.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    #[cfg(feature = "self-signed")]
+    Tls(wsmachine::tls::tokio_rustls::TlsAcceptor),
+}
+
+/// TLS with a self-signed certificate for `localhost` and `local`'s address.
+#[cfg(feature = "self-signed")]
+pub fn tls_transport(local: SocketAddr) -> io::Result<Transport> {
+    let ip = local.ip().to_string();
+    let (cert, key) = wsmachine::tls::self_signed(&["localhost", &ip]).map_err(io::Error::other)?;
+    let provider = Arc::new(wsmachine::tls::tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config =
+        wsmachine::tls::tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .map_err(io::Error::other)?;
+    // One port, HTTP/1.1: the page and the WebSocket upgrade.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Transport::Tls(
+        wsmachine::tls::tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    ))
+}
+
+#[cfg(not(feature = "self-signed"))]
+fn tls_transport(_: SocketAddr) -> io::Result<Transport> {
+    eprintln!("chat: --tls needs a build with `--features self-signed`");
+    std::process::exit(2);
 }
 
 /// Serves the page, the chat room and the self-test endpoints on `listener`
@@ -92,7 +144,17 @@ async fn main() -> io::Result<()> {
 pub async fn serve(
     listener: TcpListener,
     reports: Option<mpsc::UnboundedSender<String>>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    serve_on(listener, reports, stop, Transport::Plain).await
+}
+
+/// [`serve`] over the given transport.
+pub async fn serve_on(
+    listener: TcpListener,
+    reports: Option<mpsc::UnboundedSender<String>>,
     mut stop: watch::Receiver<bool>,
+    transport: Transport,
 ) -> io::Result<()> {
     let room = Arc::new(Room::new());
     let mut connections = JoinSet::new();
@@ -113,8 +175,18 @@ pub async fn serve(
             }
         };
         let (room, reports, stop) = (Arc::clone(&room), reports.clone(), stop.clone());
+        let transport = transport.clone();
         connections.spawn(async move {
-            if let Err(e) = handle(stream, peer, &room, reports, stop).await {
+            let _ = stream.set_nodelay(true);
+            let handled = match transport {
+                Transport::Plain => handle(stream, peer, &room, reports, stop).await,
+                #[cfg(feature = "self-signed")]
+                Transport::Tls(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => handle(tls, peer, &room, reports, stop).await,
+                    Err(e) => Err(WsError::Tls(e)),
+                },
+            };
+            if let Err(e) = handled {
                 eprintln!("chat: {peer}: {e}");
             }
         });
@@ -346,14 +418,13 @@ fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
 
 /// Answers the request (the page, a status, or the upgrade) and serves the
 /// endpoint it asked for.
-async fn handle(
-    stream: TcpStream,
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     peer: SocketAddr,
     room: &Room,
     reports: Option<mpsc::UnboundedSender<String>>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), WsError> {
-    stream.set_nodelay(true)?;
     let mut endpoint = None;
     let accepted = accept_with(stream, config(), |request| match route(request) {
         Route::Page => Err(Reject::new(200, PAGE)
@@ -383,7 +454,7 @@ async fn handle(
 }
 
 /// `/echo`: every message back; `close-me` asks the server to close.
-async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), WsError> {
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Result<(), WsError> {
     while let Some(message) = ws.recv().await {
         match message? {
             Message::Text(text) if text == "close-me" => {
@@ -396,8 +467,8 @@ async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), WsError> {
 }
 
 /// `/report`: the self-test's verdict, printed, then a normal close.
-async fn report(
-    mut ws: WebSocket<TcpStream>,
+async fn report<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocket<S>,
     reports: Option<mpsc::UnboundedSender<String>>,
 ) -> Result<(), WsError> {
     while let Some(message) = ws.recv().await {
@@ -413,8 +484,8 @@ async fn report(
 }
 
 /// `/ws`: a member of the room until it leaves, fails, or the server stops.
-async fn chat(
-    mut ws: WebSocket<TcpStream>,
+async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocket<S>,
     peer: SocketAddr,
     room: &Room,
     mut stop: watch::Receiver<bool>,

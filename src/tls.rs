@@ -8,6 +8,8 @@
 //! `rustls::StreamOwned`.
 
 pub use rustls;
+/// For tokio servers that accept TLS themselves (`TlsAcceptor`).
+pub use tokio_rustls;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
