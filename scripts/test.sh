@@ -24,6 +24,9 @@ cargo test --all-features
 echo "== cargo test -p wsmachine-interop-rust (tokio-tungstenite and tokio-websockets, both roles)"
 cargo test -p wsmachine-interop-rust
 
+echo "== cargo test -p wsmachine-integrations (hyper and axum, HTTP/1.1 and HTTP/2)"
+cargo test -p wsmachine-integrations
+
 echo "== Autobahn TestSuite, server and client roles"
 # Every case of 1.*–10.*; of the compression cases 12.* and 13.*, all but the
 # 64 KiB and 128 KiB payloads (those take ~8 minutes a role; run them with

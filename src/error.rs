@@ -32,6 +32,9 @@ pub enum Error {
     InvalidKey,
     /// `Sec-WebSocket-Version` is not 13.
     UnsupportedWebSocketVersion,
+    /// An HTTP/2 extended CONNECT (RFC 8441) for another protocol than
+    /// `websocket`.
+    UnsupportedConnectProtocol,
 
     // --- opening handshake, client side ---
     /// The response head is not valid HTTP/1.1.
@@ -135,6 +138,7 @@ impl Error {
             UnsupportedHttpVersion => 505,
             RequestHeadTooLarge | TooManyHeaders => 431,
             UnsupportedWebSocketVersion => 426,
+            UnsupportedConnectProtocol => 501,
             HandshakeTimeout => 408,
             _ => return None,
         })
@@ -153,6 +157,7 @@ impl Error {
             NotAnUpgrade => "not a WebSocket upgrade request",
             InvalidKey => "missing or invalid Sec-WebSocket-Key",
             UnsupportedWebSocketVersion => "unsupported Sec-WebSocket-Version",
+            UnsupportedConnectProtocol => "extended CONNECT for a protocol other than websocket",
             MalformedResponse => "malformed HTTP response",
             ResponseHeadTooLarge => "response head too large",
             ResponseNotAnUpgrade => "101 response is not a WebSocket upgrade",

@@ -78,16 +78,37 @@ fn append_headers<'a>(map: &mut HeaderMap, pairs: impl IntoIterator<Item = (&'a 
 }
 
 impl Upgrade {
-    /// The 101 response, for the HTTP layer to send.
+    /// The response for the HTTP layer to send: a 101 with `Upgrade` and
+    /// `Connection` over HTTP/1.1, a 200 for an HTTP/2 extended CONNECT.
     pub fn to_response(&self) -> http::Response<()> {
         let mut response = http::Response::new(());
-        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
-        append_headers(
-            response.headers_mut(),
-            [("upgrade", "websocket"), ("connection", "Upgrade")],
-        );
+        if self.is_extended_connect() {
+            *response.status_mut() = http::StatusCode::OK;
+        } else {
+            *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            append_headers(
+                response.headers_mut(),
+                [("upgrade", "websocket"), ("connection", "Upgrade")],
+            );
+        }
         append_headers(response.headers_mut(), self.headers());
         response
+    }
+}
+
+impl HandshakeRequest {
+    /// An HTTP/2 extended CONNECT read by the HTTP layer, with its
+    /// `:protocol` (which `http` does not carry: hyper and h2 keep it in the
+    /// request's extensions). See [`HandshakeRequest::from_extended_connect`].
+    pub fn from_extended_connect_parts(
+        parts: &http::request::Parts,
+        protocol: &str,
+    ) -> Result<Self, Error> {
+        if parts.method != http::Method::CONNECT {
+            return Err(Error::MethodNotGet);
+        }
+        let target = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+        HandshakeRequest::from_extended_connect(protocol, target, headers_from(&parts.headers))
     }
 }
 

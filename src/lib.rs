@@ -239,6 +239,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod buffer;
@@ -256,6 +258,8 @@ mod frontend;
 pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod keys;
 pub mod mask;
 #[cfg(feature = "bytes")]

@@ -314,6 +314,41 @@ impl ClientHandshake {
         if !headers.has_single_value("sec-websocket-accept", |v| v == expected.as_bytes()) {
             return Err(Error::InvalidAccept);
         }
+        self.agreement(response, config)
+    }
+
+    /// Checks the answer to an HTTP/2 extended CONNECT (RFC 8441 §5): any
+    /// 2xx, a subprotocol we offered, extensions we offered; no accept key.
+    /// The request goes out with `:method` CONNECT, `:protocol` websocket
+    /// and the [`extended_connect_headers`](Self::extended_connect_headers).
+    pub fn verify_extended_connect(
+        &self,
+        response: &HandshakeResponse,
+        config: &Config,
+    ) -> Result<Negotiated, Error> {
+        if !(200..300).contains(&response.status) {
+            return Err(Error::ResponseNotAnUpgrade);
+        }
+        self.agreement(response, config)
+    }
+
+    /// The request's headers for an HTTP/2 extended CONNECT: the version,
+    /// Origin, protocols, extensions and the caller's own (no `Upgrade`,
+    /// `Connection` or key).
+    pub fn extended_connect_headers(&self) -> Vec<(&str, String)> {
+        let mut headers = self.headers();
+        headers
+            .retain(|(name, _)| !matches!(*name, "Upgrade" | "Connection" | "Sec-WebSocket-Key"));
+        headers
+    }
+
+    /// The subprotocol and extensions an accepting answer agreed on.
+    fn agreement(
+        &self,
+        response: &HandshakeResponse,
+        config: &Config,
+    ) -> Result<Negotiated, Error> {
+        let headers = &response.headers;
         let mut chosen = headers.tokens("sec-websocket-protocol");
         let protocol = match (chosen.next(), chosen.next()) {
             (None, _) => None,

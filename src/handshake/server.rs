@@ -19,6 +19,8 @@ pub struct HandshakeRequest {
     target: String,
     headers: Headers,
     is_upgrade: bool,
+    /// An HTTP/2 extended CONNECT (RFC 8441) rather than an HTTP/1.1 Upgrade.
+    extended_connect: bool,
 }
 
 impl HandshakeRequest {
@@ -50,6 +52,53 @@ impl HandshakeRequest {
     /// ```
     pub fn from_parts(method: &str, target: &str, headers: Headers) -> Result<Self, Error> {
         validate(method, target, headers, false)
+    }
+
+    /// An HTTP/2 extended CONNECT (RFC 8441 §4) another layer has read: the
+    /// `:protocol` pseudo-header must be `websocket` (else
+    /// [`Error::UnsupportedConnectProtocol`], 501) and the version 13;
+    /// there is no key (the CONNECT stream is the proof), and success is a
+    /// 2xx, not a 101 ([`Upgrade::is_extended_connect`]). Framing, masking
+    /// and compression are the same as over HTTP/1.1.
+    ///
+    /// The transport maps as RFC 8441 §6 says: the stream's orderly end
+    /// (END_STREAM) is where HTTP/1.1 closes TCP, a stream reset is an abort,
+    /// and END_STREAM received is the end of input (`receive_eof`).
+    ///
+    /// ```
+    /// use wsmachine::{Accept, Config, HandshakeRequest, Headers};
+    /// let headers = Headers::from_pairs([
+    ///     ("sec-websocket-version", &b"13"[..]),
+    ///     ("sec-websocket-protocol", b"chat"),
+    /// ]);
+    /// let request = HandshakeRequest::from_extended_connect("websocket", "/chat", headers).unwrap();
+    /// let upgrade = request.accept_with(&Accept::new().protocol("chat"), &Config::default()).unwrap();
+    /// assert!(upgrade.is_extended_connect());
+    /// assert!(upgrade.headers().all(|(name, _)| name != "Sec-WebSocket-Accept"));
+    /// ```
+    pub fn from_extended_connect(
+        protocol: &str,
+        target: &str,
+        headers: Headers,
+    ) -> Result<Self, Error> {
+        if !protocol.eq_ignore_ascii_case("websocket") {
+            return Err(Error::UnsupportedConnectProtocol);
+        }
+        if !headers.has_single_value("sec-websocket-version", |v| v == b"13") {
+            return Err(Error::UnsupportedWebSocketVersion);
+        }
+        Ok(HandshakeRequest {
+            method: "CONNECT".to_owned(),
+            target: target.to_owned(),
+            headers,
+            is_upgrade: true,
+            extended_connect: true,
+        })
+    }
+
+    /// True for an HTTP/2 extended CONNECT (RFC 8441).
+    pub fn is_extended_connect(&self) -> bool {
+        self.extended_connect
     }
 
     /// The request method (always `GET` for a WebSocket upgrade).
@@ -131,8 +180,10 @@ impl HandshakeRequest {
             Default::default()
         };
         let mut headers = Vec::with_capacity(3 + accept.headers.len());
-        let key = self.key().unwrap_or_default();
-        headers.push(("Sec-WebSocket-Accept".to_owned(), accept_key(key)));
+        if !self.extended_connect {
+            let key = self.key().unwrap_or_default();
+            headers.push(("Sec-WebSocket-Accept".to_owned(), accept_key(key)));
+        }
         let mut negotiated = Negotiated::new().with_extensions(params);
         if let Some(protocol) = &accept.protocol {
             headers.push(("Sec-WebSocket-Protocol".to_owned(), protocol.clone()));
@@ -145,6 +196,7 @@ impl HandshakeRequest {
         Ok(Upgrade {
             headers,
             negotiated,
+            extended_connect: self.extended_connect,
         })
     }
 }
@@ -155,6 +207,7 @@ impl HandshakeRequest {
 pub struct Upgrade {
     headers: Vec<(String, String)>,
     negotiated: Negotiated,
+    extended_connect: bool,
 }
 
 impl Upgrade {
@@ -163,6 +216,12 @@ impl Upgrade {
     /// `Upgrade` and `Connection`, which the HTTP layer adds.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// True when this answers an HTTP/2 extended CONNECT: the response is a
+    /// 200 with these headers, no `Upgrade`, no `Connection`.
+    pub fn is_extended_connect(&self) -> bool {
+        self.extended_connect
     }
 
     /// What was agreed.
@@ -233,6 +292,7 @@ fn validate(
         target: target.to_owned(),
         headers,
         is_upgrade,
+        extended_connect: false,
     };
     if !is_upgrade && allow_plain_http && request.headers.get("sec-websocket-key").is_none() {
         return Ok(request);
