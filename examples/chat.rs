@@ -35,8 +35,10 @@
 //!   which `tests/interop_chromium.rs` runs in headless Chromium.
 //!
 //! Upgrades are accepted only without an `Origin` header or when the Origin's
-//! host and port equal the `Host` header, so other sites cannot open sockets
-//! with a visitor's cookies (RFC 6455 §10.2). Dead peers are found with Pings
+//! host and port equal the `Host` header (`OriginPolicy::SameHost`: the
+//! machine answers others with 403), so other sites cannot open sockets
+//! with a visitor's cookies (RFC 6455 §10.2). At most 10,000 connections
+//! are served at once; more get 503. Dead peers are found with Pings
 //! (every 10 s of silence, 10 s to answer), so a vanished browser leaves the
 //! room within about 20 s. Nobody can hold the others back: a member may send
 //! 5 messages a second (bursts of 10), and a client that does not take a room
@@ -56,7 +58,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wsmachine::tokio::{accept_with, Reject, WebSocket};
-use wsmachine::{Accept, CloseCode, Config, HandshakeRequest, Message, PreparedMessage, WsError};
+use wsmachine::{
+    Accept, CloseCode, Config, ConnectionLimit, HandshakeRequest, Message, OriginPolicy,
+    PreparedMessage, WsError,
+};
 
 /// The page: HTML, CSS and JavaScript in one file, no external resources.
 const PAGE: &str = include_str!("chat.html");
@@ -73,6 +78,8 @@ const ROOM_BACKLOG: usize = 256;
 /// How long a member may take to accept one room message before it is
 /// closed as too slow (its output is above the high-water mark meanwhile).
 const STALL_LIMIT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are answered 503.
+const MAX_CONNECTIONS: usize = 10_000;
 /// How long the server waits, on shutdown, for members to close.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -157,6 +164,7 @@ pub async fn serve_on(
     transport: Transport,
 ) -> io::Result<()> {
     let room = Arc::new(Room::new());
+    let limit = ConnectionLimit::new(MAX_CONNECTIONS);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -176,8 +184,15 @@ pub async fn serve_on(
         };
         let (room, reports, stop) = (Arc::clone(&room), reports.clone(), stop.clone());
         let transport = transport.clone();
+        let permit = limit.try_acquire();
         connections.spawn(async move {
             let _ = stream.set_nodelay(true);
+            let Some(_permit) = permit else {
+                // Full: the request still gets an answer, 503.
+                let busy = |_: &HandshakeRequest| Err(Reject::new(503, "too many connections\n"));
+                let _ = accept_with(stream, config(), busy).await;
+                return;
+            };
             let handled = match transport {
                 Transport::Plain => handle(stream, peer, &room, reports, stop).await,
                 #[cfg(feature = "self-signed")]
@@ -212,6 +227,8 @@ fn config() -> Config {
         .with_pong_timeout(Duration::from_secs(10))
         // A peer that does not answer Pings is gone: do not wait for its Close.
         .with_abort_on_keepalive_timeout(true)
+        // Browser pages from other sites get 403 (RFC 6455 §10.2).
+        .with_origin_policy(OriginPolicy::SameHost)
 }
 
 // ------------------------------------------------------------------- room
@@ -382,38 +399,12 @@ fn route(request: &HandshakeRequest) -> Route {
             _ => Route::Status(404, "not found\n"),
         };
     }
-    if !origin_allowed(request.origin(), request.host()) {
-        return Route::Status(403, "origin not allowed\n");
-    }
     match request.path() {
         "/ws" => Route::Upgrade(Endpoint::Chat),
         "/echo" => Route::Upgrade(Endpoint::Echo),
         "/report" => Route::Upgrade(Endpoint::Report),
         _ => Route::Status(404, "no WebSocket here\n"),
     }
-}
-
-/// Allows requests without an Origin (non-browser clients) and those whose
-/// Origin names the host and port they were sent to.
-fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
-    let Some(origin) = origin else {
-        return true;
-    };
-    let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
-        return false;
-    };
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => ":80",
-        "https" => ":443",
-        _ => return false,
-    };
-    let normalize = |s: &str| {
-        let s = s.trim();
-        s.strip_suffix(default_port)
-            .unwrap_or(s)
-            .to_ascii_lowercase()
-    };
-    !authority.contains('/') && normalize(authority) == normalize(host)
 }
 
 /// Answers the request (the page, a status, or the upgrade) and serves the

@@ -194,6 +194,10 @@ impl<F: OnFailedUpgrade> WebSocketUpgrade<F> {
         C: FnOnce(WebSocket<Upgraded>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let policy = &self.config.origin_policy;
+        if !policy.allows(self.request.origin(), self.request.host()) {
+            return error_response(crate::Error::OriginNotAllowed).map(axum::body::Body::from);
+        }
         let answer = match self.request.accept_with(&self.accept, &self.config) {
             Ok(answer) => answer,
             Err(error) => {

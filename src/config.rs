@@ -18,6 +18,72 @@ pub enum ReceiveMode {
     Stream,
 }
 
+/// Which browser pages may open a WebSocket (RFC 6455 §10.2): the check of
+/// the `Origin` header a browser sends. A request without one (not from a
+/// browser) passes every policy; one that fails gets 403 before the caller
+/// sees it.
+///
+/// ```
+/// use wsmachine::{Config, OriginPolicy};
+/// let config = Config::default().with_origin_policy(OriginPolicy::List(vec![
+///     "https://example.com".into(),
+///     "https://app.example.com".into(),
+/// ]));
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OriginPolicy {
+    /// Every origin (the default: decide yourself, from
+    /// [`HandshakeRequest::origin`](crate::HandshakeRequest::origin)).
+    #[default]
+    Any,
+    /// Pages from the host the request was sent to: the Origin's host and
+    /// port equal the `Host` header (default ports omitted on either side).
+    SameHost,
+    /// Pages from these origins (`scheme://host[:port]`, compared without
+    /// regard to case).
+    List(alloc::vec::Vec<alloc::string::String>),
+}
+
+impl OriginPolicy {
+    /// Whether a request with this `Origin` (if any) to this `Host` passes.
+    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        match self {
+            OriginPolicy::Any => true,
+            OriginPolicy::List(allowed) => allowed.iter().any(|entry| {
+                entry
+                    .trim_end_matches('/')
+                    .eq_ignore_ascii_case(origin.trim())
+            }),
+            OriginPolicy::SameHost => same_host(origin, host),
+        }
+    }
+}
+
+/// The Origin names the host and port the request went to.
+fn same_host(origin: &str, host: Option<&str>) -> bool {
+    let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
+        return false;
+    };
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        ":80"
+    } else if scheme.eq_ignore_ascii_case("https") {
+        ":443"
+    } else {
+        return false;
+    };
+    let normalize = |s: &str| {
+        let s = s.trim();
+        let s = s.strip_suffix(default_port).unwrap_or(s);
+        alloc::string::String::from(s).to_ascii_lowercase()
+    };
+    !authority.contains('/') && normalize(authority) == normalize(host)
+}
+
 /// Configuration of a [`Connection`](crate::Connection).
 ///
 /// Start from the defaults and change what you need, with the `with_*`
@@ -64,6 +130,9 @@ pub struct Config {
     /// upgrades to the caller (to serve a page on the same port) instead of
     /// answering them with 400. Default false.
     pub allow_plain_http: bool,
+    /// Server: which browser pages may connect; others get 403 before the
+    /// caller sees the request. Default [`OriginPolicy::Any`].
+    pub origin_policy: OriginPolicy,
     /// Accept frame lengths that are not in their shortest encoding.
     /// Default false (RFC 6455 §5.2 says the minimal form MUST be used).
     pub allow_non_minimal_length: bool,
@@ -121,6 +190,7 @@ impl Default for Config {
             receive_mode: ReceiveMode::Message,
             auto_pong: true,
             allow_plain_http: false,
+            origin_policy: OriginPolicy::Any,
             allow_non_minimal_length: false,
             allow_unmasked_client_frames: false,
             mask_seed: None,
@@ -165,6 +235,7 @@ setters! {
     with_receive_mode(receive_mode: ReceiveMode);
     with_auto_pong(auto_pong: bool);
     with_allow_plain_http(allow_plain_http: bool);
+    with_origin_policy(origin_policy: OriginPolicy);
     with_allow_non_minimal_length(allow_non_minimal_length: bool);
     with_allow_unmasked_client_frames(allow_unmasked_client_frames: bool);
     with_mask_seed(mask_seed: Option<u64>);

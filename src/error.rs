@@ -35,6 +35,9 @@ pub enum Error {
     /// An HTTP/2 extended CONNECT (RFC 8441) for another protocol than
     /// `websocket`.
     UnsupportedConnectProtocol,
+    /// A browser page whose `Origin` the configured
+    /// [`OriginPolicy`](crate::OriginPolicy) refuses.
+    OriginNotAllowed,
 
     // --- opening handshake, client side ---
     /// The response head is not valid HTTP/1.1.
@@ -139,6 +142,7 @@ impl Error {
             RequestHeadTooLarge | TooManyHeaders => 431,
             UnsupportedWebSocketVersion => 426,
             UnsupportedConnectProtocol => 501,
+            OriginNotAllowed => 403,
             HandshakeTimeout => 408,
             _ => return None,
         })
@@ -158,6 +162,7 @@ impl Error {
             InvalidKey => "missing or invalid Sec-WebSocket-Key",
             UnsupportedWebSocketVersion => "unsupported Sec-WebSocket-Version",
             UnsupportedConnectProtocol => "extended CONNECT for a protocol other than websocket",
+            OriginNotAllowed => "origin not allowed",
             MalformedResponse => "malformed HTTP response",
             ResponseHeadTooLarge => "response head too large",
             ResponseNotAnUpgrade => "101 response is not a WebSocket upgrade",

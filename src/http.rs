@@ -27,6 +27,7 @@
 
 use crate::error::Error;
 use crate::handshake::{ClientHandshake, HandshakeRequest, HandshakeResponse, Headers, Upgrade};
+use alloc::vec::Vec;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 fn headers_from(map: &HeaderMap) -> Headers {
@@ -108,7 +109,16 @@ impl HandshakeRequest {
             return Err(Error::MethodNotGet);
         }
         let target = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-        HandshakeRequest::from_extended_connect(protocol, target, headers_from(&parts.headers))
+        let mut headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect();
+        // HTTP/2 carries the host as `:authority`, which `http` keeps in the URI.
+        if let (None, Some(authority)) = (parts.headers.get("host"), parts.uri.authority()) {
+            headers.push(("host", authority.as_str().as_bytes()));
+        }
+        HandshakeRequest::from_extended_connect(protocol, target, Headers::from_pairs(headers))
     }
 }
 

@@ -123,6 +123,12 @@ pub fn upgrade<B>(
         Err(WsError::Protocol(error)) => return Err(Box::new(error_response(error))),
         Err(_) => return Err(Box::new(error_response(crate::Error::MalformedRequest))),
     };
+    if !config
+        .origin_policy
+        .allows(checked.origin(), checked.host())
+    {
+        return Err(Box::new(error_response(crate::Error::OriginNotAllowed)));
+    }
     let answer = checked.accept_with(&accept, &config).map_err(|_| {
         let mut refusal = Response::new("the upgrade cannot be answered as asked");
         *refusal.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;

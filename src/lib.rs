@@ -276,12 +276,14 @@ pub mod utf8;
 mod ws_error;
 
 pub use close::CloseCode;
-pub use config::{Config, ReceiveMode};
+pub use config::{Config, OriginPolicy, ReceiveMode};
 pub use connection::{Connection, FrameHead, Receiver, Sender};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, SendError};
 pub use event::Event;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+pub use frontend::{ConnectionLimit, ConnectionPermit};
 pub use handshake::{
     Accept, ClientHandshake, ClientRequest, HandshakeRequest, HandshakeResponse, Header, Headers,
     Negotiated, Upgrade,

@@ -9,7 +9,9 @@ use crate::{ClientRequest, Config};
 use core::time::Duration;
 
 mod deliver;
+mod limit;
 pub(crate) use deliver::deliverable;
+pub use limit::{ConnectionLimit, ConnectionPermit};
 
 /// An answer other than the upgrade: status, headers, body. The connection
 /// is closed after it.

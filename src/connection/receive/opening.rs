@@ -51,7 +51,17 @@ impl Receiver<'_> {
         let head = &live[..end];
         let max_headers = self.config.max_headers;
         let outcome = if is_server {
+            let policy = &self.config.origin_policy;
             parse_request(head, max_headers, self.config.allow_plain_http)
+                .and_then(|request| {
+                    let allowed = !request.is_websocket_upgrade()
+                        || policy.allows(request.origin(), request.host());
+                    if allowed {
+                        Ok(request)
+                    } else {
+                        Err(Error::OriginNotAllowed)
+                    }
+                })
                 .map(Handshake::AwaitingDecision)
         } else {
             parse_response(head, max_headers).map(Handshake::Answered)
