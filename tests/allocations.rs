@@ -426,9 +426,9 @@ fn run_fragmented(
     }
 }
 
-/// After one 1 MiB message each way, single-frame and fragmented, the
-/// buffers that grew for it are released: live heap bytes come back to
-/// where they were, give or take the 64 KiB an empty buffer may keep.
+/// Buffers that grew for large messages are kept while large messages keep
+/// coming (a second one allocates nothing), and given back after a run of
+/// small traffic or when the keepalive interval passes in silence.
 #[test]
 fn large_message_buffers_shrink_back() {
     let (mut client, mut server) = pair(ReceiveMode::Message);
@@ -438,17 +438,27 @@ fn large_message_buffers_shrink_back() {
     warm_up(&mut client, &mut server, &mut copy);
     let baseline = live_bytes();
 
-    // One frame, client -> server, echoed.
-    client.send_binary(&big).unwrap();
-    pump(&mut client, &mut server);
-    expect_binary(&mut server, &mut copy);
-    expect_none(&mut server);
-    server.send_binary(&copy).unwrap();
-    pump(&mut server, &mut client);
-    expect_binary(&mut client, &mut copy);
-    expect_none(&mut client);
-    assert_eq!(copy, big);
-    let after_single = live_bytes() - baseline;
+    let mut echo_big = |client: &mut Connection, server: &mut Connection| {
+        client.send_binary(&big).unwrap();
+        pump(client, server);
+        expect_binary(server, &mut copy);
+        expect_none(server);
+        server.send_binary(&copy).unwrap();
+        pump(server, client);
+        expect_binary(client, &mut copy);
+        expect_none(client);
+        assert_eq!(copy, big);
+    };
+    echo_big(&mut client, &mut server);
+    let after_first = live_bytes() - baseline;
+    let before = allocations();
+    echo_big(&mut client, &mut server);
+    let second_allocations = allocations() - before;
+
+    // Small traffic afterwards: warm_up's 100 round trips are more than
+    // enough small rounds for every buffer to let go.
+    warm_up(&mut client, &mut server, &mut Vec::with_capacity(1024));
+    let after_small = live_bytes() - baseline;
 
     // Fragmented (reassembled in the message buffer), in 64 KiB reads.
     for (i, piece) in big.chunks(16 << 10).enumerate() {
@@ -462,17 +472,26 @@ fn large_message_buffers_shrink_back() {
     assert_eq!(sink, big);
     let after_fragmented = live_bytes() - baseline;
 
-    // Small traffic afterwards runs from small buffers again.
-    warm_up(&mut client, &mut server, &mut copy);
-    let after_small = live_bytes() - baseline;
+    // Then silence: the keepalive deadline gives the memory back at once.
+    for conn in [&mut client, &mut server] {
+        conn.handle_timeout(Timestamp::from_duration(Duration::ZERO));
+        let deadline = conn.poll_timeout().expect("keepalive armed");
+        conn.handle_timeout(deadline);
+    }
+    let after_idle = live_bytes() - baseline;
 
     let report = format!(
-        "live heap bytes over the baseline: {after_single} after a 1 MiB message, \
-         {after_fragmented} after a fragmented one, {after_small} after small traffic again"
+        "live heap bytes over the baseline: {after_first} after a 1 MiB echo, \
+         {second_allocations} allocations for a second one, {after_small} after small \
+         traffic, {after_fragmented} after a fragmented 1 MiB, {after_idle} after the \
+         keepalive interval"
     );
-    assert!(after_single <= 1024, "{report}");
-    assert!(after_fragmented <= RETAINED + 1024, "{report}");
-    assert!(after_small <= RETAINED + 1024, "{report}");
+    assert!(after_first > 1 << 20, "{report}");
+    assert_eq!(second_allocations, 0, "{report}");
+    assert!(after_small <= 1024, "{report}");
+    assert!(after_fragmented > 1 << 20, "{report}");
+    // The keepalive Ping sits in the output queue.
+    assert!(after_idle <= 1024, "{report}");
 }
 
 /// In stream mode a 1 MiB message sent a fragment at a time passes through

@@ -7,7 +7,7 @@
 //! `..tail`, the rest is zeroed room the caller can read into. Room is zeroed
 //! once per pass through the allocation, not on every read.
 
-use super::RETAIN_CAPACITY;
+use super::{Shrink, RETAIN_CAPACITY};
 use bytes::{Buf as _, Bytes, BytesMut};
 
 /// The receive buffer: live bytes at `..tail`, initialized room after.
@@ -18,6 +18,7 @@ pub(crate) struct InputBuffer {
     /// The allocation's size when last grown: `capacity()` only counts
     /// what lies ahead of the consumed front.
     allocated: usize,
+    shrink: Shrink,
 }
 
 impl InputBuffer {
@@ -26,6 +27,7 @@ impl InputBuffer {
             buf: BytesMut::new(),
             tail: 0,
             allocated: 0,
+            shrink: Shrink::new(),
         }
     }
 
@@ -63,10 +65,11 @@ impl InputBuffer {
         self.buf.advance(self.tail);
         self.tail = 0;
         // A 64 KiB read on top of a partial frame grows the buffer a little
-        // past 64 KiB; freeing it then would re-allocate and re-zero it on
-        // the next read. Twice the retained size leaves room for that.
-        if self.allocated > 2 * RETAIN_CAPACITY {
+        // past 64 KiB: twice the retained size leaves room for that.
+        if self.shrink.release(self.allocated, 2 * RETAIN_CAPACITY) {
+            let shrink = self.shrink;
             *self = InputBuffer::new();
+            self.shrink = shrink;
         }
     }
 
@@ -74,6 +77,14 @@ impl InputBuffer {
     pub(crate) fn release_if_empty(&mut self) {
         if self.tail == 0 {
             *self = InputBuffer::new();
+        }
+    }
+
+    /// Releases the allocation if it is empty and larger than what an
+    /// empty buffer may keep.
+    pub(crate) fn release_if_large(&mut self) {
+        if self.allocated > RETAIN_CAPACITY {
+            self.release_if_empty();
         }
     }
 
@@ -103,6 +114,7 @@ impl InputBuffer {
     /// Marks `n` bytes of the room as received.
     pub(crate) fn commit(&mut self, n: usize) {
         self.tail = (self.tail + n).min(self.buf.len());
+        self.shrink.saw(self.tail);
     }
 
     /// Appends `bytes`.
@@ -124,6 +136,7 @@ impl InputBuffer {
                 // Written at once: no need to zero it first.
                 self.buf.extend_from_slice(bytes);
                 self.tail += bytes.len();
+                self.shrink.saw(self.tail);
                 return;
             }
             self.buf.resize(self.tail + bytes.len(), 0);
@@ -134,6 +147,7 @@ impl InputBuffer {
             None => room.copy_from_slice(bytes),
         }
         self.tail += bytes.len();
+        self.shrink.saw(self.tail);
     }
 
     /// Removes `n` bytes at offset `at` of the live part by moving the bytes

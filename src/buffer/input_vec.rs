@@ -5,7 +5,7 @@
 //! `commit`) without a copy and without zero-filling on every read: each byte
 //! of capacity is zeroed once, when it is first needed.
 
-use super::RETAIN_CAPACITY;
+use super::{Shrink, RETAIN_CAPACITY};
 use alloc::vec::Vec;
 
 /// The receive buffer: live bytes at `head..tail`, initialized room after.
@@ -15,6 +15,7 @@ pub(crate) struct InputBuffer {
     head: usize,
     /// End of the filled part; `buf[tail..]` is initialized spare room.
     tail: usize,
+    shrink: Shrink,
 }
 
 impl InputBuffer {
@@ -23,6 +24,7 @@ impl InputBuffer {
             buf: Vec::new(),
             head: 0,
             tail: 0,
+            shrink: Shrink::new(),
         }
     }
 
@@ -51,9 +53,11 @@ impl InputBuffer {
         self.head = 0;
         self.tail = 0;
         // A 64 KiB read on top of a partial frame grows the buffer a little
-        // past 64 KiB; freeing it then would re-allocate and re-zero it on
-        // the next read. Twice the retained size leaves room for that.
-        if self.buf.capacity() > 2 * RETAIN_CAPACITY {
+        // past 64 KiB: twice the retained size leaves room for that.
+        if self
+            .shrink
+            .release(self.buf.capacity(), 2 * RETAIN_CAPACITY)
+        {
             self.buf = Vec::new();
         }
     }
@@ -62,6 +66,14 @@ impl InputBuffer {
     pub(crate) fn release_if_empty(&mut self) {
         if self.len() == 0 {
             *self = InputBuffer::new();
+        }
+    }
+
+    /// Releases the allocation if it is empty and larger than what an
+    /// empty buffer may keep.
+    pub(crate) fn release_if_large(&mut self) {
+        if self.buf.capacity() > RETAIN_CAPACITY {
+            self.release_if_empty();
         }
     }
 
@@ -99,6 +111,7 @@ impl InputBuffer {
     /// Marks `n` bytes of the spare room as received.
     pub(crate) fn commit(&mut self, n: usize) {
         self.tail = (self.tail + n).min(self.buf.len());
+        self.shrink.saw(self.tail - self.head);
     }
 
     /// Appends `bytes`.
@@ -129,6 +142,7 @@ impl InputBuffer {
             }
         }
         self.tail += bytes.len();
+        self.shrink.saw(self.tail - self.head);
     }
 
     /// Removes `n` bytes at offset `at` of the live part by moving the bytes

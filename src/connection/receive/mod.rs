@@ -104,12 +104,12 @@ impl<'a> Receiver<'a> {
             self.input.consume(release.consume);
         }
         if release.clear_message {
+            state.shrink.saw(state.message.len().max(state.text.len()));
             state.message.clear();
-            if state.message.capacity() > 64 * 1024 {
-                state.message = alloc::vec::Vec::new();
-            }
             state.text.clear();
-            if state.text.capacity() > 64 * 1024 {
+            let grown = state.message.capacity().max(state.text.capacity());
+            if state.shrink.release(grown, crate::buffer::RETAIN_CAPACITY) {
+                state.message = alloc::vec::Vec::new();
                 state.text = alloc::string::String::new();
             }
         }

@@ -153,6 +153,8 @@ pub(crate) struct RxState {
     pub(crate) error: Option<Error>,
     /// The output's backpressure state as last reported.
     pub(crate) reported_backpressure: bool,
+    /// When the reassembly buffers give back what they grew to.
+    pub(crate) shrink: crate::buffer::Shrink,
 }
 
 /// The receive half of a connection: hands out what the peer sent.
