@@ -31,9 +31,11 @@
 //!    `/proc/<pid>/stat` as each bounding line arrives, and the messages are
 //!    4 × the X of the lines inside, over the wall time between the two
 //!    lines as measured here. The same window also gives the generator's
-//!    own CPU (from its /proc stat), CPU 0's softirq time (network work
-//!    the kernel accounts to no process), and what other processes used
-//!    of either CPU (busy time that is none of these).
+//!    own CPU (from its /proc stat), CPU 0's softirq time (the kernel's
+//!    network work; with tick-based accounting, what of it ran in the
+//!    server's context is also in the server's stime), and what other
+//!    processes used of either CPU (busy time that was not the pinned
+//!    process's).
 //! 2. Latency: `ws_load` (Rust, same traffic pattern, every message timed),
 //!    `--lat-warmup` + `--lat-measure` s per run; p50/p99/p99.9 from its
 //!    own measurement window, with the server's CPU over it too.
@@ -241,7 +243,6 @@ struct Snapshot {
     cpu0_softirq: u64,
     cpu0_steal: u64,
     cpu1_busy: u64,
-    cpu1_softirq: u64,
 }
 
 /// The server's and the generator's CPU times and both CPUs' counters.
@@ -249,7 +250,7 @@ fn snapshot(server: u32, generator: u32) -> Result<Snapshot> {
     let (utime, stime) = proc_cpu(server)?;
     let (gu, gs) = proc_cpu(generator)?;
     let (cpu0_busy, cpu0_softirq, cpu0_steal) = cpu_ticks(SERVER_CPU)?;
-    let (cpu1_busy, cpu1_softirq, _) = cpu_ticks(GENERATOR_CPU)?;
+    let (cpu1_busy, _, _) = cpu_ticks(GENERATOR_CPU)?;
     Ok(Snapshot {
         utime,
         stime,
@@ -258,7 +259,6 @@ fn snapshot(server: u32, generator: u32) -> Result<Snapshot> {
         cpu0_softirq,
         cpu0_steal,
         cpu1_busy,
-        cpu1_softirq,
     })
 }
 
@@ -408,13 +408,14 @@ struct Window {
     sys_ticks: u64,
     /// The generator's own CPU time.
     generator_ticks: u64,
-    /// CPU 0's softirq time (network work accounted to no process).
+    /// CPU 0's softirq time (the kernel's network work; what ran in the
+    /// server's context is in its stime too).
     cpu0_softirq_ticks: u64,
-    /// CPU 0 busy time that was neither the server's nor softirq (other
-    /// processes), and its steal time, in ticks.
+    /// CPU 0 busy time that was not the server's (other processes, softirq
+    /// work outside the server's context), and its steal time, in ticks.
     cpu0_other_ticks: i64,
     cpu0_steal_ticks: u64,
-    /// CPU 1 busy time that was neither the generator's nor softirq.
+    /// CPU 1 busy time that was not the generator's.
     cpu1_other_ticks: i64,
     p50_us: f64,
     p99_us: f64,
@@ -432,13 +433,10 @@ impl Window {
             sys_ticks: sys,
             generator_ticks: b.generator - a.generator,
             cpu0_softirq_ticks: b.cpu0_softirq - a.cpu0_softirq,
-            cpu0_other_ticks: (b.cpu0_busy - a.cpu0_busy) as i64
-                - (user + sys) as i64
-                - (b.cpu0_softirq - a.cpu0_softirq) as i64,
+            cpu0_other_ticks: (b.cpu0_busy - a.cpu0_busy) as i64 - (user + sys) as i64,
             cpu0_steal_ticks: b.cpu0_steal - a.cpu0_steal,
             cpu1_other_ticks: (b.cpu1_busy - a.cpu1_busy) as i64
-                - (b.generator - a.generator) as i64
-                - (b.cpu1_softirq - a.cpu1_softirq) as i64,
+                - (b.generator - a.generator) as i64,
             ..Window::default()
         }
     }
@@ -465,7 +463,7 @@ impl Window {
     }
     /// Other processes' share of the two CPUs (the larger of the two).
     fn other_pct(&self) -> f64 {
-        self.pct(self.cpu0_other_ticks.max(self.cpu1_other_ticks) as f64)
+        self.pct(self.cpu0_other_ticks.max(self.cpu1_other_ticks).max(0) as f64)
     }
 }
 
