@@ -672,12 +672,14 @@ impl Phase<'_> {
                     match result {
                         Ok(w) => {
                             eprintln!(
-                                "[{elapsed:>4.0}s] {tag}: {:.0} msg/s, {:.2}+{:.2} µs/msg, server busy {:.0}%, p99 {:.0} µs",
+                                "[{elapsed:>4.0}s] {tag}: {:.0} msg/s, {:.2}+{:.2} µs/msg, server busy {:.0}%, other processes {:.0}%{}",
                                 w.msg_per_s(),
                                 w.user_us(),
                                 w.sys_us(),
                                 w.busy_pct(),
-                                w.p99_us,
+                                w.other_pct(),
+                                // load_test times nothing: no latency then.
+                                if w.p99_us > 0.0 { format!(", p99 {:.0} µs", w.p99_us) } else { String::new() },
                             );
                             results.entry((c, server.name)).or_default().push(w);
                         }
