@@ -71,7 +71,6 @@
 //!
 //! Run: `cargo bench -p wsmachine-bench --bench loopback_echo` (under a minute).
 
-use std::error::Error;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
 use std::os::unix::thread::JoinHandleExt;
@@ -86,6 +85,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use wsmachine::{Accept, ClientRequest, CloseCode, Config, Connection, Event};
 
+#[path = "../src/fastwebsockets_upgrade.rs"]
+mod fastwebsockets_upgrade;
+
 /// Concurrent connections, and so messages per round.
 const CLIENTS: usize = 100;
 /// The message every client sends each round.
@@ -95,7 +97,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const SERVER_CPU: usize = 0;
 const GENERATOR_CPU: usize = 1;
 
-type BoxError = Box<dyn Error + Send + Sync>;
+use fastwebsockets_upgrade::BoxError;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -316,33 +318,7 @@ async fn serve_tungstenite(stream: TcpStream) -> Result<(), BoxError> {
 
 async fn serve_fastwebsockets(mut stream: TcpStream) -> Result<(), BoxError> {
     use fastwebsockets::{Frame, OpCode, Role, WebSocket};
-    // The upgrade, by hand. The client sends nothing more until it has our
-    // 101, so everything read here is the request head.
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || head.len() > 16 * 1024 {
-            return Err("bad request head".into());
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut request = httparse::Request::new(&mut headers);
-    request.parse(&head)?;
-    let key = request
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
-        .ok_or("no Sec-WebSocket-Key")?
-        .value;
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        wsmachine::handshake::accept_key(key)
-    );
-    stream.write_all(response.as_bytes()).await?;
-
+    fastwebsockets_upgrade::upgrade(&mut stream).await?;
     let mut ws = WebSocket::after_handshake(stream, Role::Server);
     loop {
         let frame = ws.read_frame().await?;
