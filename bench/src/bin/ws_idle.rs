@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             }
             match connecting.join_next().await {
                 Some(Ok(Ok((mut ws, _)))) => {
-                    let _ = ws.get_ref().set_zero_linger();
+                    let _ = ws.get_ref().tcp().set_zero_linger();
                     upgraded += 1;
                     // Reads (and so answers Pings) until the connection ends.
                     tokio::spawn(async move { while let Some(Ok(_)) = ws.recv().await {} });
