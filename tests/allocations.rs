@@ -781,3 +781,46 @@ fn owned_receive_shares_the_input_buffer() {
         );
     }
 }
+
+/// After a real opening handshake, once the 101 is written, a server
+/// connection that stays idle holds no heap of its own: the request's
+/// buffer and state and the response's bytes are all given back (the
+/// configuration is shared, made before). With permessage-deflate agreed,
+/// only the two small boxes that will hold the zlib streams once a message
+/// is compressed (the streams themselves come with the first message).
+#[test]
+fn an_idle_connection_after_the_handshake_holds_no_heap() {
+    use std::sync::Arc;
+    for (deflate, allowed) in [(None, 0), (Some(wsmachine::DeflateConfig::default()), 512)] {
+        let config = Config::default()
+            .with_mask_seed(Some(7))
+            .with_deflate(deflate);
+        let config = Arc::new(config);
+        let before = live_bytes();
+        let request = wsmachine::ClientRequest::new("example.com", "/");
+        let mut client = Connection::client(request, config.clone()).unwrap();
+        let mut server = Connection::server(config.clone());
+        pump(&mut client, &mut server);
+        assert!(matches!(
+            server.next_event(),
+            Some(Event::HandshakeRequest(_))
+        ));
+        server.accept(wsmachine::Accept::new()).unwrap();
+        pump(&mut server, &mut client);
+        assert!(matches!(client.next_event(), Some(Event::Connected(_))));
+        expect_none(&mut server);
+        drop(client);
+        let held = live_bytes() - before;
+        let compressing = server.deflate_params().is_some();
+        assert_eq!(compressing, allowed > 0);
+        assert!(
+            held <= allowed,
+            "{held} heap bytes held (deflate: {compressing})"
+        );
+        // It still works: the RFC's masked "Hello" (section 5.7).
+        server.receive(&[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]);
+        assert_eq!(server.next_event(), Some(Event::Text("Hello")));
+    }
+}

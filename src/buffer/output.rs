@@ -143,24 +143,34 @@ impl OutputQueue {
 
     /// Fills `out` with the output's pieces in order; returns how many.
     pub(crate) fn chunks<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        self.each_chunk(out.len(), |i, piece| out[i] = piece)
+    }
+
+    /// Hands the output's pieces in order to `put` (with their index), at
+    /// most `max` of them; returns how many.
+    pub(crate) fn each_chunk<'a>(
+        &'a self,
+        max: usize,
+        mut put: impl FnMut(usize, &'a [u8]),
+    ) -> usize {
         let mut filled = 0;
         #[allow(unused_mut)]
         let mut queued = self.bytes.live();
         #[cfg(feature = "bytes")]
         for owned in self.owned.iter().flat_map(|owned| &owned.payloads) {
             for piece in [&queued[..owned.before], &owned.payload[..]] {
-                if filled == out.len() {
+                if filled == max {
                     return filled;
                 }
                 if !piece.is_empty() {
-                    out[filled] = piece;
+                    put(filled, piece);
                     filled += 1;
                 }
             }
             queued = &queued[owned.before..];
         }
-        if filled < out.len() && !queued.is_empty() {
-            out[filled] = queued;
+        if filled < max && !queued.is_empty() {
+            put(filled, queued);
             filled += 1;
         }
         filled

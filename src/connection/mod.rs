@@ -130,6 +130,7 @@ impl Connection {
         conn.tx
             .output
             .write_with(256, |out| handshake.write_request(out));
+        conn.tx.head_queued = true;
         conn.tx.keys = Some(Box::new(keys));
         conn.rx.handshake = Some(Box::new(Handshake::ReadingResponse {
             scanned: 0,
@@ -519,10 +520,11 @@ impl Connection {
             return Err(SendError::WrongState);
         };
         let upgrade = request.accept_with(&accept, &self.config)?;
-        let mut response = Vec::new();
-        upgrade.write_response(&mut response);
+        self.tx
+            .output
+            .write_with(256, |out| upgrade.write_response(out));
+        self.tx.head_queued = true;
         self.install(upgrade.into_negotiated());
-        self.tx.output.extend(&response);
         self.link.set_phase(Phase::Open);
         self.rx.release.drop_handshake = true;
         Ok(())
@@ -592,14 +594,17 @@ impl Connection {
     /// for `write_vectored`.
     #[cfg(feature = "std")]
     pub fn pending_output_vectored<'a>(&'a mut self, slices: &mut [std::io::IoSlice<'a>]) -> usize {
-        const MAX: usize = 64;
-        let mut chunks: [&[u8]; MAX] = [&[]; MAX];
-        let room = slices.len().min(MAX);
-        let n = self.pending_output_chunks(&mut chunks[..room]);
-        for (slice, chunk) in slices.iter_mut().zip(&chunks[..n]) {
-            *slice = std::io::IoSlice::new(chunk);
+        // Far below any system's IOV_MAX, and more than one write takes.
+        const MAX_SLICES: usize = 64;
+        self.settle();
+        if self.tx.vectored > 0 {
+            return 0;
         }
-        n
+        self.tx
+            .output
+            .each_chunk(slices.len().min(MAX_SLICES), |i, piece| {
+                slices[i] = std::io::IoSlice::new(piece)
+            })
     }
 
     /// Records that the first `n` bytes of the output were written (a frame
@@ -608,6 +613,10 @@ impl Connection {
         let vectored = n.min(self.tx.vectored);
         self.tx.vectored -= vectored;
         self.tx.output.consume(n - vectored);
+        if self.tx.head_queued && self.tx.output.is_empty() {
+            self.tx.head_queued = false;
+            self.tx.output.release_if_empty();
+        }
         self.tx.update_backpressure(&self.config, &self.link);
         self.settle();
     }

@@ -31,6 +31,9 @@ pub(crate) struct SendPath {
     pub(crate) vectored: usize,
     /// Our Close is queued: no frame may follow it.
     pub(crate) close_queued: bool,
+    /// The handshake's head is queued: once written, its memory goes back
+    /// (a connection that then stays idle holds no output buffer).
+    pub(crate) head_queued: bool,
     /// Numbers our keepalive Pings, so their Pongs can be told apart.
     pings: u32,
 }

@@ -169,9 +169,9 @@ where
     let mut driver = Driver::new(conn, stream);
     driver.tick();
     let response = poll_fn(|cx| {
-        let writer = cx.waker().clone();
+        let writer = cx.waker();
         loop {
-            match ready!(driver.poll_event(cx, &writer)) {
+            match ready!(driver.poll_event(cx.waker(), writer)) {
                 Some(OwnedEvent::Connected(response)) => return Poll::Ready(Ok(response)),
                 Some(OwnedEvent::HandshakeRejected(response)) => {
                     return Poll::Ready(Err(WsError::Rejected(Box::new(response))))

@@ -31,7 +31,7 @@ const MAX_SLICES: usize = 32;
 
 /// How much a closed connection reads (and drops) while waiting for the
 /// peer's end of stream, so unread bytes do not turn our FIN into a reset.
-const LINGER_BYTES: usize = 1 << 20;
+const LINGER_BYTES: u32 = 1 << 20;
 
 /// How long a closed connection may take to write its last bytes and see
 /// the peer's end of stream when the config sets no close timeout.
@@ -57,15 +57,17 @@ pub(crate) struct Driver<S> {
     /// One timer, moved with `reset` rather than re-created.
     sleep: Option<Pin<Box<Sleep>>>,
     sleep_at: Option<Instant>,
+    /// The waker the armed timer was last polled with.
+    sleep_waker: Option<Waker>,
     ending: Ending,
     /// A closed connection gives up on a peer that neither reads nor
     /// closes at this time.
     give_up_at: Option<Instant>,
-    lingered: usize,
+    lingered: u32,
     /// Why the connection failed, once it has.
     pub(crate) failure: Option<WsError>,
     /// The peer's Close, once it came.
-    pub(crate) close_frame: Option<CloseFrame>,
+    pub(crate) close_frame: Option<Box<CloseFrame>>,
 }
 
 impl<S> core::fmt::Debug for Driver<S> {
@@ -85,6 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             origin: Instant::now(),
             sleep: None,
             sleep_at: None,
+            sleep_waker: None,
             ending: Ending::Open,
             give_up_at: None,
             lingered: 0,
@@ -108,18 +111,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.ending == Ending::Done
     }
 
-    /// Writes the output, one vectored write per batch, until it is empty
-    /// or the transport is full (then `writer` is woken when it has room).
+    /// Writes the output, one write per batch (vectored when the output is
+    /// in pieces), until it is empty or the transport is full (then
+    /// `writer` is woken when it has room).
     pub(crate) fn poll_write_out(&mut self, writer: &Waker) -> Poll<io::Result<()>> {
         let mut cx = Context::from_waker(writer);
         loop {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = self.conn.pending_output_vectored(&mut slices);
-            if count == 0 {
+            let first = self.conn.pending_output().len();
+            if first == 0 {
                 break;
             }
-            let written =
-                ready!(Pin::new(&mut self.stream).poll_write_vectored(&mut cx, &slices[..count]))?;
+            // One piece (no shared payloads queued): a plain write, which
+            // costs the kernel less than a vectored one.
+            let written = if first == self.conn.buffered_amount() {
+                let out = self.conn.pending_output();
+                ready!(Pin::new(&mut self.stream).poll_write(&mut cx, out))?
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let count = self.conn.pending_output_vectored(&mut slices);
+                ready!(Pin::new(&mut self.stream).poll_write_vectored(&mut cx, &slices[..count]))?
+            };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -134,9 +145,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// stops the reading: the peer's writes then block in TCP.
     pub(crate) fn poll_event(
         &mut self,
-        cx: &mut Context<'_>,
+        reader: &Waker,
         writer: &Waker,
     ) -> Poll<Option<OwnedEvent>> {
+        let cx = &mut Context::from_waker(reader);
         loop {
             if self.ending == Ending::Done {
                 return Poll::Ready(None);
@@ -183,7 +195,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             OwnedEvent::Failed(error) => {
                 self.failure.get_or_insert(WsError::Protocol(*error));
             }
-            OwnedEvent::Message(Message::Close(frame)) => self.close_frame = frame.clone(),
+            OwnedEvent::Message(Message::Close(frame)) => {
+                self.close_frame = frame.clone().map(Box::new);
+            }
             _ => {}
         }
     }
@@ -251,19 +265,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(())
     }
 
-    /// Sleeps until `when` on the one timer.
+    /// Sleeps until `when` on the one timer. The keepalive deadline moves
+    /// later with every message received; the timer is not moved with it
+    /// but left to fire early, once, and then set to the deadline of the
+    /// moment. Between moves the timer is not polled again as long as the
+    /// same task waits on it: it still holds that task's waker.
     fn poll_sleep(&mut self, cx: &mut Context<'_>, when: Instant) -> Poll<()> {
-        if when <= Instant::now() {
-            return Poll::Ready(());
+        loop {
+            let early_enough = self.sleep_at.is_some_and(|at| at <= when);
+            let sleep = match &mut self.sleep {
+                Some(sleep) if early_enough && !sleep.is_elapsed() => sleep,
+                // Fired, or set later than `when`.
+                Some(sleep) => {
+                    if when <= Instant::now() {
+                        return Poll::Ready(());
+                    }
+                    sleep.as_mut().reset(when);
+                    self.sleep_at = Some(when);
+                    self.sleep_waker = None;
+                    sleep
+                }
+                None => {
+                    if when <= Instant::now() {
+                        return Poll::Ready(());
+                    }
+                    self.sleep_at = Some(when);
+                    self.sleep_waker = None;
+                    self.sleep.insert(Box::pin(tokio::time::sleep_until(when)))
+                }
+            };
+            let waker = cx.waker();
+            if self
+                .sleep_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+            {
+                return Poll::Pending;
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                self.sleep_waker = Some(waker.clone());
+                return Poll::Pending;
+            }
+            self.sleep_waker = None;
+            // Fired early, at a deadline since moved later: set it again.
+            if self.sleep_at.is_some_and(|at| at >= when) {
+                return Poll::Ready(());
+            }
         }
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(when)));
-        if self.sleep_at != Some(when) {
-            sleep.as_mut().reset(when);
-            self.sleep_at = Some(when);
-        }
-        sleep.as_mut().poll(cx)
     }
 
     /// After the close: the last bytes out, FIN, then the peer's end of
@@ -292,7 +340,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                    self.lingered += buf.filled().len();
+                    self.lingered += buf.filled().len() as u32;
                     if self.lingered > LINGER_BYTES {
                         break;
                     }

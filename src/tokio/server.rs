@@ -55,20 +55,32 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&HandshakeRequest) -> Result<Accept, Reject>,
 {
+    // The handshake's state (a whole connection and its driver) lives on
+    // the heap while it runs: the caller's future, which holds the
+    // WebSocket afterwards, does not also reserve room for it, and an idle
+    // connection's task stays small.
+    Box::pin(handshake(stream, config.into(), decide)).await
+}
+
+async fn handshake<S, F>(stream: S, config: Arc<Config>, decide: F) -> Result<WebSocket<S>, WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&HandshakeRequest) -> Result<Accept, Reject>,
+{
     let mut driver = Driver::new(Connection::server(config), stream);
     driver.tick();
     let mut decide = Some(decide);
     let mut refused = None;
     let mut unsendable = None;
     poll_fn(|cx| {
-        let writer = cx.waker().clone();
+        let writer = cx.waker();
         loop {
             if driver.conn.ready_state() == ReadyState::Open {
                 // The 101 goes out now; its write errors surface on first use.
-                let _ = driver.poll_write_out(&writer);
+                let _ = driver.poll_write_out(writer);
                 return Poll::Ready(Ok(()));
             }
-            match ready!(driver.poll_event(cx, &writer)) {
+            match ready!(driver.poll_event(cx.waker(), writer)) {
                 Some(OwnedEvent::HandshakeRequest) => {
                     let (Some(request), Some(decide)) =
                         (driver.conn.handshake_request(), decide.take())

@@ -73,9 +73,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if let Some(message) = self.held.pop_front() {
             return Poll::Ready(Some(Ok(message)));
         }
-        let writer = cx.waker().clone();
+        let writer = cx.waker();
         loop {
-            let Some(event) = ready!(self.driver.poll_event(cx, &writer)) else {
+            let Some(event) = ready!(self.driver.poll_event(cx.waker(), writer)) else {
                 return Poll::Ready(self.driver.take_failure().map(Err));
             };
             if let Some(message) = deliverable(event, self.receive_control) {
@@ -157,9 +157,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.driver.conn.send_ping(payload)?;
         self.flush().await?;
         poll_fn(|cx| {
-            let writer = cx.waker().clone();
+            let writer = cx.waker();
             loop {
-                let Some(event) = ready!(self.driver.poll_event(cx, &writer)) else {
+                let Some(event) = ready!(self.driver.poll_event(cx.waker(), writer)) else {
                     let failure = self.driver.take_failure().unwrap_or(WsError::Closed);
                     return Poll::Ready(Err(failure));
                 };
@@ -203,8 +203,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        let writer = cx.waker().clone();
-        while ready!(self.driver.poll_event(cx, &writer)).is_some() {}
+        let writer = cx.waker();
+        while ready!(self.driver.poll_event(cx.waker(), writer)).is_some() {}
         Poll::Ready(match self.driver.take_failure() {
             None => Ok(()),
             Some(failure) => Err(failure),
@@ -223,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The peer's Close, once it arrived.
     pub fn close_frame(&self) -> Option<&CloseFrame> {
-        self.driver.close_frame.as_ref()
+        self.driver.close_frame.as_deref()
     }
 
     /// The machine, for what this type does not expose (its state,

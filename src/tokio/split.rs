@@ -108,7 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
         }
         let writer = shared.writer_waker();
         loop {
-            let event = match inner.driver.poll_event(cx, &writer) {
+            let event = match inner.driver.poll_event(cx.waker(), &writer) {
                 Poll::Ready(event) => event,
                 Poll::Pending => {
                     if inner.driver.conn.buffered_amount() > 0 {
@@ -141,7 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
 
     /// The peer's Close, once it arrived.
     pub fn close_frame(&self) -> Option<CloseFrame> {
-        self.shared.lock().driver.close_frame.clone()
+        self.shared.lock().driver.close_frame.as_deref().cloned()
     }
 }
 
