@@ -75,21 +75,23 @@ async fn next_seen(conn: &mut Connection, io: &mut DuplexStream) -> Seen {
     }
 }
 
+/// Sends `count` texts, `gap` apart, each echoed before the next.
+async fn echo_every(conn: &mut Connection, io: &mut DuplexStream, count: usize, gap: Duration) {
+    for i in 0..count {
+        sleep(gap).await;
+        conn.send_text(&i.to_string()).unwrap();
+        write_out(conn, io).await;
+        assert_eq!(next_seen(conn, io).await, Seen::Text(i.to_string()));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_keepalive_ping_comes_one_interval_after_the_last_message_not_before() {
     let mut io = echo_server(Config::default().with_ping_interval(Some(INTERVAL)));
     let mut conn = client();
     // Messages 3 s apart move the deadline again and again: the timer set
     // for the first one fires early, more than once, and sends nothing.
-    for i in 0..8 {
-        sleep(Duration::from_secs(3)).await;
-        conn.send_text(&format!("{i}")).unwrap();
-        write_out(&mut conn, &mut io).await;
-        assert_eq!(
-            next_seen(&mut conn, &mut io).await,
-            Seen::Text(i.to_string())
-        );
-    }
+    echo_every(&mut conn, &mut io, 8, Duration::from_secs(3)).await;
     let last = Instant::now();
     assert_eq!(next_seen(&mut conn, &mut io).await, Seen::Ping);
     assert_eq!(last.elapsed(), INTERVAL);
@@ -135,15 +137,7 @@ async fn the_idle_timeout_closes_one_period_after_the_last_message() {
         .with_idle_timeout(Some(idle));
     let mut io = echo_server(config);
     let mut conn = client();
-    for i in 0..3 {
-        sleep(Duration::from_secs(20)).await;
-        conn.send_text(&format!("{i}")).unwrap();
-        write_out(&mut conn, &mut io).await;
-        assert_eq!(
-            next_seen(&mut conn, &mut io).await,
-            Seen::Text(i.to_string())
-        );
-    }
+    echo_every(&mut conn, &mut io, 3, Duration::from_secs(20)).await;
     let last = Instant::now();
     assert_eq!(next_seen(&mut conn, &mut io).await, Seen::Closed);
     assert_eq!(last.elapsed(), idle);
