@@ -17,6 +17,7 @@ impl<'a> Receiver<'a> {
             return;
         }
         self.reserve_rest_of_frame(bytes.len());
+        let bytes = self.unmask_first_frame(bytes);
         let direct = self.unmask_on_arrival(bytes.len());
         let (payload, rest) = bytes.split_at(direct.map_or(0, |(len, _, _)| len));
         if let Some((_, key, phase)) = direct {
@@ -61,6 +62,44 @@ impl<'a> Receiver<'a> {
         }
     }
 
+    /// Bytes that arrive into an empty buffer usually begin with a frame:
+    /// when its header is all there and its payload is one that is unmasked
+    /// on arrival (as below), the payload is unmasked while it is copied
+    /// in too, and the header read later knows (`pre_unmasked`). The header
+    /// is only peeked at here; it is checked when it is read. Returns the
+    /// bytes not taken in.
+    fn unmask_first_frame<'b>(&mut self, bytes: &'b [u8]) -> &'b [u8] {
+        let state = &mut *self.state;
+        if state.frame.is_some()
+            || state.handshake.is_some()
+            || self.input.len() != 0
+            || !self.link.is_open()
+        {
+            return bytes;
+        }
+        let Some((header_len, key, payload_len)) = masked_data_header(bytes) else {
+            return bytes;
+        };
+        let opcode = bytes[0] & 0x0f;
+        let compressed = if opcode == 0 {
+            state.incoming.compressed
+        } else {
+            bytes[0] & 0x40 != 0
+        };
+        let binary =
+            opcode == 2 || (opcode == 0 && state.incoming.kind == Some(MessageKind::Binary));
+        if !(binary || compressed || self.config.receive_mode == ReceiveMode::Message) {
+            return bytes;
+        }
+        let (header, rest) = bytes.split_at(header_len);
+        let here = payload_len.min(rest.len()).min(u32::MAX as usize);
+        let (payload, rest) = rest.split_at(here);
+        self.input.extend(header);
+        self.input.extend_masked(payload, key, 0);
+        state.pre_unmasked = here as u32;
+        rest
+    }
+
     /// How many of `arriving` bytes continue the payload of a masked binary
     /// (or compressed, or message-mode text) frame whose buffered bytes are
     /// all processed, with the key and payload offset to unmask them: those
@@ -84,4 +123,27 @@ impl<'a> Receiver<'a> {
         frame.processed += len;
         Some((len, key, frame.phase as usize + buffered))
     }
+}
+
+/// The header length, masking key and payload length of a masked data
+/// frame (text, binary or continuation) whose header `bytes` begin with in
+/// full; `None` for anything else.
+fn masked_data_header(bytes: &[u8]) -> Option<(usize, [u8; 4], usize)> {
+    let [first, second, ..] = *bytes else {
+        return None;
+    };
+    if first & 0x0f > 2 || second & 0x80 == 0 {
+        return None;
+    }
+    let (len, length_bytes) = match second & 0x7f {
+        126 => (
+            u64::from(u16::from_be_bytes(*bytes.get(2..)?.first_chunk()?)),
+            2,
+        ),
+        127 => (u64::from_be_bytes(*bytes.get(2..)?.first_chunk()?), 8),
+        len => (u64::from(len), 0),
+    };
+    let key_at = 2 + length_bytes;
+    let key = *bytes.get(key_at..)?.first_chunk::<4>()?;
+    Some((key_at + 4, key, usize::try_from(len).ok()?))
 }

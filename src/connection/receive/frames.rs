@@ -89,7 +89,8 @@ impl Receiver<'_> {
         let payload = rest.get_mut(..len)?;
         if masked {
             let key = *header.get(key_at..)?.first_chunk::<4>()?;
-            apply_mask(payload, key, 0);
+            let unmasked = core::mem::take(&mut self.state.pre_unmasked) as usize;
+            apply_mask(&mut payload[unmasked..], key, unmasked);
         }
         self.input.consume(header_len);
         self.state.release.consume = len;
@@ -179,7 +180,7 @@ impl Receiver<'_> {
             fin: header.fin,
             mask: header.mask,
             remaining: len,
-            processed: 0,
+            processed: core::mem::take(&mut state.pre_unmasked) as usize,
             phase: 0,
         };
         state.frame = Some(frame);
@@ -243,14 +244,14 @@ impl Receiver<'_> {
         let single_frame = frame.fin && frame.opcode != OpCode::Continuation;
         if single_frame
             && config.receive_mode == ReceiveMode::Message
-            && frame.processed == 0
             && available == frame.remaining
             && frame.remaining == state.incoming.declared
         {
-            // The whole message is here at the first look: unmask it and
+            // The whole message is here: unmask what arrival did not and
             // hand it out; text is validated once, by the check that yields it.
             if let Some(key) = frame.mask {
-                apply_mask(&mut self.input.live_mut()[..available], key, 0);
+                let fresh = &mut self.input.live_mut()[frame.processed..available];
+                apply_mask(fresh, key, frame.processed);
             }
             state.frame = None;
             state.incoming = Incoming::default();

@@ -155,6 +155,9 @@ pub(crate) struct RxState {
     pub(crate) reported_backpressure: bool,
     /// When the reassembly buffers give back what they grew to.
     pub(crate) shrink: crate::buffer::Shrink,
+    /// Payload bytes of the frame at the front of the input that arrival
+    /// unmasked before its header was read.
+    pub(crate) pre_unmasked: u32,
 }
 
 /// The receive half of a connection: hands out what the peer sent.
