@@ -248,6 +248,47 @@ fn blocking_client_python_tls_server_compressed() {
     blocking_client_against_python(true);
 }
 
+/// The tokio front-end's split over TLS: one task sends 200 messages of
+/// growing size (up to 100 KiB) and pings while the other reads the
+/// echoes, then the send half closes and the receive half sees the answer.
+#[test]
+fn tokio_split_halves_over_wss() {
+    let server = python_tls_server(true);
+    let url = format!("wss://localhost:{}/", server.peer.port);
+    let tls = server.identity.client_config();
+    runtime().block_on(async move {
+        let work = async {
+            let (ws, _) = wsmachine::tokio::ClientBuilder::new(&url)
+                .no_proxy()
+                .tls_config(tls)
+                .connect()
+                .await
+                .expect("connect");
+            let (mut rx, tx) = ws.split();
+            let sender = tokio::spawn(async move {
+                for i in 0..200 {
+                    tx.send(sample_binary(i * 512)).await.unwrap();
+                    if i % 50 == 0 {
+                        tx.ping(b"split").await.unwrap();
+                    }
+                }
+                tx
+            });
+            for i in 0..200 {
+                let echo = rx.recv().await.expect("an echo").unwrap();
+                assert!(echo.as_bytes() == sample_binary(i * 512), "echo {i}");
+            }
+            let tx = sender.await.unwrap();
+            tx.close(CloseCode(4000), "split bye").await.unwrap();
+            assert!(rx.recv().await.is_none(), "a clean close");
+            assert_eq!(rx.close_frame().expect("their Close").code, CloseCode(4000));
+        };
+        tokio::time::timeout(TEST_LIMIT, work)
+            .await
+            .expect("within the limit")
+    });
+}
+
 // ------------------------------------------------ Python's client, our servers
 
 /// Runs py_client.py's scenarios against `addr` over wss://, trusting only
