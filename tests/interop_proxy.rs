@@ -683,3 +683,113 @@ fn environment_variables_choose_the_proxy() {
     );
     assert_eq!(socks.targets().len(), 4, "no_proxy=* ignored");
 }
+
+// ------------------------------------- pproxy, a second implementation (interop)
+
+/// `pproxy` (from PyPI, in the peers' venv) serving HTTP CONNECT and SOCKS5
+/// on one port, killed when dropped.
+#[cfg(feature = "interop")]
+struct Pproxy {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+#[cfg(feature = "interop")]
+impl Pproxy {
+    /// With `auth`, it wants our credentials (and checks them on every
+    /// connection: `--auth 0`, no remembering of authorized addresses).
+    fn start(auth: bool) -> Pproxy {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|free| free.local_addr())
+            .unwrap();
+        let credentials = if auth {
+            format!("#{USER}:{PASSWORD}")
+        } else {
+            String::new()
+        };
+        let child = Command::new(support::python())
+            .args(["-m", "pproxy", "--auth", "0", "-l"])
+            .arg(format!("http+socks5://{addr}/{credentials}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pproxy");
+        let proxy = Pproxy { child, addr };
+        let deadline = Instant::now() + LIMIT;
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "pproxy did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        proxy
+    }
+
+    fn via(&self, scheme: &str, password: Option<&str>) -> Via {
+        let url = match password {
+            Some(password) => format!("{scheme}://{USER}:{password}@{}", self.addr),
+            None => format!("{scheme}://{}", self.addr),
+        };
+        Via::Proxy(Proxy::from_url(&url).unwrap())
+    }
+}
+
+#[cfg(feature = "interop")]
+impl Drop for Pproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "interop")]
+#[test]
+fn both_front_ends_through_pproxy() {
+    let targets = targets();
+    for auth in [false, true] {
+        let pproxy = Pproxy::start(auth);
+        let password = auth.then_some(PASSWORD_IN_URL);
+        for scheme in ["http", "socks5"] {
+            let via = pproxy.via(scheme, password);
+            for target in &targets {
+                for (side, outcome) in both(target, &via) {
+                    if let Err(error) = outcome {
+                        panic!(
+                            "{side} via pproxy {scheme} (auth {auth}) to {}: {error}",
+                            target.url
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "interop")]
+#[test]
+fn pproxy_refuses_wrong_credentials() {
+    let [plain, secure] = targets();
+    let pproxy = Pproxy::start(true);
+    // pproxy hangs up on wrong SOCKS5 credentials without the RFC 1929
+    // status byte, so all the client can say is that the answer broke off.
+    let cases = [
+        (
+            pproxy.via("http", Some("wrong")),
+            ProxyError::HttpStatus(407),
+        ),
+        (pproxy.via("http", None), ProxyError::HttpStatus(407)),
+        (pproxy.via("socks5", Some("wrong")), ProxyError::Malformed),
+    ];
+    for (via, expected) in cases {
+        for target in [&plain, &secure] {
+            for (side, outcome) in both(target, &via) {
+                match outcome {
+                    Err(WsError::Proxy(error)) if error == expected => {}
+                    other => panic!(
+                        "{side} via {via:?} to {}: want {expected:?}, got {other:?}",
+                        target.url
+                    ),
+                }
+            }
+        }
+    }
+}
