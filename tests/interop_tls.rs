@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use support::peer_suite::{sample_binary, sample_text};
 use support::{python, run_peer_client, start_peer_server, Peer};
 use tlskit::{spawn_blocking_tls_echo, spawn_threads, spawn_tokio_tls_echo, Identity, TestCa};
-use wsmachine::tls::rustls::ClientConfig;
+use wsmachine::tls::rustls::{self, ClientConfig};
 use wsmachine::{CloseCode, Config, Message, WsError};
 
 /// Sizes echoed through the Python server: every header length, up to
@@ -258,13 +258,7 @@ fn tokio_split_halves_over_wss() {
     let tls = server.identity.client_config();
     runtime().block_on(async move {
         let work = async {
-            let (ws, _) = wsmachine::tokio::ClientBuilder::new(&url)
-                .no_proxy()
-                .tls_config(tls)
-                .connect()
-                .await
-                .expect("connect");
-            let (mut rx, tx) = ws.split();
+            let (mut rx, tx) = tokio_connect(&url, tls).await.split();
             let sender = tokio::spawn(async move {
                 for i in 0..200 {
                     tx.send(sample_binary(i * 512)).await.unwrap();
@@ -313,6 +307,19 @@ fn python_client_against(addr: SocketAddr, identity: &Identity) {
     assert!(ok, "py_client vanish failed:\n{output}");
     // The server still serves.
     echo_once(&url, identity.client_config(), "after vanish");
+}
+
+/// A tokio wss:// connection trusting `tls`, directly.
+async fn tokio_connect(
+    url: &str,
+    tls: Arc<ClientConfig>,
+) -> wsmachine::tokio::WebSocket<wsmachine::tokio::MaybeTlsStream> {
+    let connect = wsmachine::tokio::ClientBuilder::new(url)
+        .no_proxy()
+        .tls_config(tls)
+        .connect();
+    let (ws, _) = connect.await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    ws
 }
 
 /// One message echoed over a fresh blocking wss:// connection trusting `tls`.
@@ -449,6 +456,107 @@ fn unknown_issuer_is_refused_and_the_right_ca_accepted() {
     assert_tls_error(&url, other.client_config(), &["UnknownIssuer"]);
     // The issuing CA is enough.
     echo_once(&url, tlskit::trusting(&ca.cert), "via CA");
+}
+
+/// A server config presenting `identity`, speaking only `version`, and
+/// asking for a client certificate from `client_ca` if given.
+fn strict_server(
+    identity: &Identity,
+    version: &'static rustls::SupportedProtocolVersion,
+    client_ca: Option<&TestCa>,
+) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[version])
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.cert.clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
+        .unwrap();
+    Arc::new(config)
+}
+
+/// A TLS 1.2-only server works for both front-ends (rustls' `tls12`).
+#[test]
+fn tls12_only_server() {
+    let identity = Identity::self_signed(&tlskit::NAMES);
+    let tls = strict_server(&identity, &rustls::version::TLS12, None);
+    let tokio_addr = spawn_tokio_tls_echo(tls.clone(), Config::default());
+    let blocking_addr = spawn_blocking_tls_echo(tls, Config::default());
+    for addr in [tokio_addr, blocking_addr] {
+        let url = format!("wss://localhost:{}/", addr.port());
+        echo_once(&url, identity.client_config(), "tls 1.2");
+        let tls = identity.client_config();
+        runtime().block_on(async move {
+            let mut ws = tokio_connect(&url, tls).await;
+            ws.send("tls 1.2").await.unwrap();
+            let echo = ws.recv().await.unwrap().unwrap();
+            assert_eq!(echo.as_text(), Some("tls 1.2"));
+        });
+    }
+}
+
+/// A client certificate from the CA the server asks for (through
+/// `tls_config`, as its documentation offers) gets in; without one, the
+/// client is told why: the server's `certificate_required` alert (TLS 1.3,
+/// where it comes after the client's side of the handshake is done) or
+/// handshake failure (TLS 1.2), as `WsError::Tls` like every other TLS
+/// refusal.
+#[test]
+fn client_certificates() {
+    let ca = TestCa::new("wsmachine client CA");
+    let server_identity = Identity::self_signed(&tlskit::NAMES);
+    let client_identity = ca.leaf(&["client.example"]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server_identity.cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let with_cert = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(
+                vec![client_identity.cert.clone()],
+                client_identity.key.clone_key(),
+            )
+            .unwrap(),
+    );
+    let mut wrong = Vec::new();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let tls = strict_server(&server_identity, version, Some(&ca));
+        let addr = spawn_tokio_tls_echo(tls, Config::default());
+        let url = format!("wss://localhost:{}/", addr.port());
+        echo_once(&url, with_cert.clone(), "with a client certificate");
+        for (side, error) in ["tokio", "blocking"]
+            .iter()
+            .zip(connect_errors(&url, server_identity.client_config()))
+        {
+            let named = ["CertificateRequired", "HandshakeFailure"]
+                .iter()
+                .any(|alert| error.to_string().contains(alert));
+            if !(matches!(error, WsError::Tls(_)) && named) {
+                wrong.push(format!("{side}, {:?}: {error:?}", version.version));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "want WsError::Tls naming the server's alert, got\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// A server that answers a TLS ClientHello with plain HTTP.
@@ -611,12 +719,7 @@ fn recv_after_cut(cut: Cut) -> [Option<Result<Message, WsError>>; 2] {
     let tokio_result = {
         let (url, tls) = (url.clone(), tls.clone());
         runtime().block_on(async move {
-            let (mut ws, _) = wsmachine::tokio::ClientBuilder::new(&url)
-                .no_proxy()
-                .tls_config(tls)
-                .connect()
-                .await
-                .expect("connect");
+            let mut ws = tokio_connect(&url, tls).await;
             tokio::time::timeout(Duration::from_secs(3), ws.recv())
                 .await
                 .unwrap_or_else(|_| panic!("tokio: recv hung after {cut:?}"))
