@@ -793,3 +793,59 @@ fn pproxy_refuses_wrong_credentials() {
         }
     }
 }
+
+/// A proxy that answers one byte every 400 ms: the connect timeout (1 s
+/// here) bounds the whole way to the target ("TCP, the proxy's tunnel, TLS
+/// for wss://, each within the connect timeout"), not each read.
+#[test]
+fn a_dribbling_proxy_is_bounded_by_the_connect_timeout() {
+    let proxy = tlskit::spawn_threads(|mut tcp| {
+        let mut buf = [0u8; 1024];
+        let _ = tcp.read(&mut buf);
+        for byte in b"HTTP/1.1 200 OK\r\n\r\n" {
+            std::thread::sleep(Duration::from_millis(400));
+            if tcp.write_all(&[*byte]).is_err() {
+                return;
+            }
+        }
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(1)));
+        let _ = tcp.read(&mut buf);
+    });
+    let [plain, _] = targets();
+    let proxy = Proxy::from_url(&format!("http://{proxy}")).unwrap();
+    let limit = Duration::from_secs(1);
+    let tokio_attempt = {
+        let builder = wsmachine::tokio::ClientBuilder::new(&plain.url)
+            .proxy(proxy.clone())
+            .connect_timeout(limit);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let started = Instant::now();
+            let outcome = runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), builder.connect()).await
+            });
+            (outcome.map(|r| r.map(drop)), started.elapsed())
+        })
+    };
+    let blocking_attempt = {
+        let builder = wsmachine::blocking::ClientBuilder::new(&plain.url)
+            .proxy(proxy)
+            .connect_timeout(limit);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            (builder.connect().map(drop), started.elapsed())
+        })
+    };
+    let tokio_result = tokio_attempt.join().unwrap();
+    let blocking_result = blocking_attempt.join().unwrap();
+    let bounded = |took: Duration| took < limit + Duration::from_millis(500);
+    let tokio_ok = matches!(tokio_result, (Ok(Err(WsError::Timeout)), took) if bounded(took));
+    let blocking_ok = matches!(blocking_result, (Err(WsError::Timeout), took) if bounded(took));
+    assert!(
+        tokio_ok && blocking_ok,
+        "want Timeout within {limit:?} + 0.5 s; tokio: {tokio_result:?}, blocking: {blocking_result:?}"
+    );
+}
