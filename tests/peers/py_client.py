@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interop peer: a Python `websockets` client that exercises an echo server.
 
-Usage: py_client.py URL SCENARIO [--deflate] [--offer PARAMS]
+Usage: py_client.py URL SCENARIO [--deflate] [--offer PARAMS] [--ca CA.pem]
 
 The server at URL must echo every text and binary message unchanged, answer
 pings, and echo the close code and reason.  Each check prints one line; the
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import ssl
 import sys
 import time
 
@@ -242,7 +243,9 @@ def deflate_offer(params: str) -> ClientPerMessageDeflateFactory:
     return ClientPerMessageDeflateFactory(**kwargs, compress_settings={"memLevel": 5})
 
 
-async def run_scenario(url: str, name: str, deflate: bool, offer: str | None) -> None:
+async def run_scenario(
+    url: str, name: str, deflate: bool, offer: str | None, tls: ssl.SSLContext | None
+) -> None:
     if offer is not None:
         compression = {"compression": None, "extensions": [deflate_offer(offer)]}
     else:
@@ -255,6 +258,7 @@ async def run_scenario(url: str, name: str, deflate: bool, offer: str | None) ->
                 max_size=MAX_SIZE,
                 ping_interval=None,
                 close_timeout=CLOSE_TIMEOUT,
+                **({"ssl": tls} if tls is not None else {}),
             ) as ws:
                 if deflate or offer is not None:
                     agreed = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
@@ -280,12 +284,16 @@ async def main() -> int:
         metavar="PARAMS",
         help="offer permessage-deflate with these parameters ('server_no_context_takeover; client_max_window_bits=10')",
     )
+    parser.add_argument("--ca", metavar="CA.pem", help="for wss://: trust only this certificate (PEM)")
     args = parser.parse_args()
+    tls = None
+    if args.ca is not None:
+        tls = ssl.create_default_context(cafile=args.ca)
 
     names = ALL if args.scenario == "all" else [args.scenario]
     try:
         for name in names:
-            await run_scenario(args.url, name, args.deflate, args.offer)
+            await run_scenario(args.url, name, args.deflate, args.offer, tls)
     except CheckFailed as failure:
         print(f"FAIL {failure}", flush=True)
         return 1

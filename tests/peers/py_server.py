@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Interop peer: a Python `websockets` echo server with a few test commands.
 
-Usage: py_server.py [--deflate]
+Usage: py_server.py [--deflate] [--cert CERT.pem --key KEY.pem]
 
 Listens on 127.0.0.1 on an ephemeral port and prints `LISTENING <port>` once
-ready.  Exits on SIGTERM/SIGINT or when stdin reaches EOF, so that it never
+ready; with --cert and --key it speaks TLS (wss://) with that certificate.  Exits on SIGTERM/SIGINT or when stdin reaches EOF, so that it never
 outlives the test that spawned it.  See README.md for the commands.
 """
 
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import urllib.parse
@@ -102,7 +103,15 @@ def select_subprotocol(ws: ServerConnection, offered: list[str]) -> str | None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deflate", action="store_true", help="enable permessage-deflate")
+    parser.add_argument("--cert", help="serve TLS with this certificate (PEM)")
+    parser.add_argument("--key", help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
+    tls = None
+    if args.cert is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -127,6 +136,7 @@ async def main() -> None:
         max_size=MAX_SIZE,
         ping_interval=None,
         select_subprotocol=select_subprotocol,
+        ssl=tls,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"LISTENING {port}", flush=True)
