@@ -59,7 +59,7 @@ use wsmachine::tokio::{accept_with, Reject, WebSocket};
 use wsmachine::{Accept, CloseCode, Config, HandshakeRequest, Message, PreparedMessage, WsError};
 
 /// The page: HTML, CSS and JavaScript in one file, no external resources.
-const PAGE: &str = include_str!("chat.html");
+pub(crate) const PAGE: &str = include_str!("chat.html");
 /// Longest name, in characters.
 const MAX_NAME_CHARS: usize = 24;
 /// Longest chat message, in characters.
@@ -200,7 +200,7 @@ pub async fn serve_on(
 }
 
 /// The machine's settings for every connection on this port.
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::default()
         // `GET /` for the page arrives as a HandshakeRequest we answer ourselves.
         .with_allow_plain_http(true)
@@ -217,7 +217,7 @@ fn config() -> Config {
 // ------------------------------------------------------------------- room
 
 /// Who is in the room, and the channel every member's task listens to.
-struct Room {
+pub(crate) struct Room {
     names: Mutex<BTreeSet<String>>,
     tx: broadcast::Sender<PreparedMessage>,
 }
@@ -251,7 +251,7 @@ impl Member {
 }
 
 impl Room {
-    fn new() -> Room {
+    pub(crate) fn new() -> Room {
         Room {
             names: Mutex::new(BTreeSet::new()),
             tx: broadcast::channel(ROOM_BACKLOG).0,
@@ -395,7 +395,7 @@ fn route(request: &HandshakeRequest) -> Route {
 
 /// Allows requests without an Origin (non-browser clients) and those whose
 /// Origin names the host and port they were sent to.
-fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
+pub(crate) fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
     let Some(origin) = origin else {
         return true;
     };
@@ -454,7 +454,9 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// `/echo`: every message back; `close-me` asks the server to close.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Result<(), WsError> {
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocket<S>,
+) -> Result<(), WsError> {
     while let Some(message) = ws.recv().await {
         match message? {
             Message::Text(text) if text == "close-me" => {
@@ -467,7 +469,7 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Result
 }
 
 /// `/report`: the self-test's verdict, printed, then a normal close.
-async fn report<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn report<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: WebSocket<S>,
     reports: Option<mpsc::UnboundedSender<String>>,
 ) -> Result<(), WsError> {
@@ -484,7 +486,7 @@ async fn report<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// `/ws`: a member of the room until it leaves, fails, or the server stops.
-async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: WebSocket<S>,
     peer: SocketAddr,
     room: &Room,
