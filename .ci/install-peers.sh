@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real-world WebSocket peers used by the interop tests:
-#   - Python `websockets` into a venv (version pinned in tests/peers/requirements.txt)
+#   - Python `websockets`, `h2` and `wsproto` into a venv (version pinned in tests/peers/requirements.txt)
 #   - Node `ws` into tests/peers/node/node_modules (pinned by package-lock.json)
 #   - Debian's chromium, only if /usr/bin/chromium is missing
 # Idempotent; safe to run on every CI run.  The venv lives outside the work
@@ -15,10 +15,10 @@ python="${PYTHON:-python3}"
 
 log() { echo "install-peers: $*"; }
 
-# Python websockets ----------------------------------------------------------
+# Python websockets, h2 and wsproto -------------------------------------------
 requirements="$peers/requirements.txt"
 stamp="$venv/.requirements"
-if cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import websockets' 2>/dev/null; then
+if cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import websockets, h2, wsproto' 2>/dev/null; then
     log "python venv up to date"
 else
     log "creating python venv in $venv"
@@ -50,7 +50,7 @@ else
     apt-get install -y -qq -o Dpkg::Use-Pty=0 chromium >/dev/null
 fi
 
-log "python:   $venv/bin/python ($("$venv/bin/python" -c 'import websockets; print("websockets", websockets.__version__)'))"
+log "python:   $venv/bin/python ($("$venv/bin/python" -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("websockets", "h2", "wsproto")))'))"
 log "node:     $(command -v node) $(node --version) (ws $(node -p 'require(process.argv[1]).version' "$peers/node/node_modules/ws/package.json"))"
 log "peers:    $peers"
 log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo 'not runnable')"

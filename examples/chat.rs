@@ -64,7 +64,7 @@ use wsmachine::{
 };
 
 /// The page: HTML, CSS and JavaScript in one file, no external resources.
-const PAGE: &str = include_str!("chat.html");
+pub(crate) const PAGE: &str = include_str!("chat.html");
 /// Longest name, in characters.
 const MAX_NAME_CHARS: usize = 24;
 /// Longest chat message, in characters.
@@ -215,7 +215,7 @@ pub async fn serve_on(
 }
 
 /// The machine's settings for every connection on this port.
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::default()
         // `GET /` for the page arrives as a HandshakeRequest we answer ourselves.
         .with_allow_plain_http(true)
@@ -234,7 +234,7 @@ fn config() -> Config {
 // ------------------------------------------------------------------- room
 
 /// Who is in the room, and the channel every member's task listens to.
-struct Room {
+pub(crate) struct Room {
     names: Mutex<BTreeSet<String>>,
     tx: broadcast::Sender<PreparedMessage>,
 }
@@ -268,7 +268,7 @@ impl Member {
 }
 
 impl Room {
-    fn new() -> Room {
+    pub(crate) fn new() -> Room {
         Room {
             names: Mutex::new(BTreeSet::new()),
             tx: broadcast::channel(ROOM_BACKLOG).0,
@@ -445,7 +445,9 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// `/echo`: every message back; `close-me` asks the server to close.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Result<(), WsError> {
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocket<S>,
+) -> Result<(), WsError> {
     while let Some(message) = ws.recv().await {
         match message? {
             Message::Text(text) if text == "close-me" => {
@@ -458,7 +460,7 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) -> Result
 }
 
 /// `/report`: the self-test's verdict, printed, then a normal close.
-async fn report<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn report<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: WebSocket<S>,
     reports: Option<mpsc::UnboundedSender<String>>,
 ) -> Result<(), WsError> {
@@ -475,7 +477,7 @@ async fn report<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// `/ws`: a member of the room until it leaves, fails, or the server stops.
-async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn chat<S: AsyncRead + AsyncWrite + Unpin>(
     mut ws: WebSocket<S>,
     peer: SocketAddr,
     room: &Room,

@@ -27,14 +27,26 @@
 
 use crate::error::Error;
 use crate::handshake::{ClientHandshake, HandshakeRequest, HandshakeResponse, Headers, Upgrade};
-use alloc::vec::Vec;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+fn pairs(map: &HeaderMap) -> impl Iterator<Item = (&str, &[u8])> {
+    map.iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+}
+
 fn headers_from(map: &HeaderMap) -> Headers {
-    Headers::from_pairs(
-        map.iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes())),
-    )
+    Headers::from_pairs(pairs(map))
+}
+
+/// The request's headers, with its URI's authority as `Host` when it has no
+/// `Host` header (HTTP/2 carries the host as `:authority`, which `http`
+/// keeps in the URI).
+fn request_headers<'a>(map: &'a HeaderMap, uri: &'a http::Uri) -> Headers {
+    let authority = uri
+        .authority()
+        .filter(|_| !map.contains_key(http::header::HOST))
+        .map(|authority| ("host", authority.as_str().as_bytes()));
+    Headers::from_pairs(pairs(map).chain(authority))
 }
 
 impl TryFrom<&http::request::Parts> for HandshakeRequest {
@@ -45,7 +57,8 @@ impl TryFrom<&http::request::Parts> for HandshakeRequest {
     /// to a request that is not one.
     fn try_from(parts: &http::request::Parts) -> Result<Self, Error> {
         let target = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-        HandshakeRequest::from_parts(parts.method.as_str(), target, headers_from(&parts.headers))
+        let headers = request_headers(&parts.headers, &parts.uri);
+        HandshakeRequest::from_parts(parts.method.as_str(), target, headers)
     }
 }
 
@@ -57,11 +70,8 @@ impl<B> TryFrom<&http::Request<B>> for HandshakeRequest {
             .uri()
             .path_and_query()
             .map_or("/", |path| path.as_str());
-        HandshakeRequest::from_parts(
-            request.method().as_str(),
-            target,
-            headers_from(request.headers()),
-        )
+        let headers = request_headers(request.headers(), request.uri());
+        HandshakeRequest::from_parts(request.method().as_str(), target, headers)
     }
 }
 
@@ -109,16 +119,8 @@ impl HandshakeRequest {
             return Err(Error::MethodNotGet);
         }
         let target = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-        let mut headers: Vec<(&str, &[u8])> = parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes()))
-            .collect();
-        // HTTP/2 carries the host as `:authority`, which `http` keeps in the URI.
-        if let (None, Some(authority)) = (parts.headers.get("host"), parts.uri.authority()) {
-            headers.push(("host", authority.as_str().as_bytes()));
-        }
-        HandshakeRequest::from_extended_connect(protocol, target, Headers::from_pairs(headers))
+        let headers = request_headers(&parts.headers, &parts.uri);
+        HandshakeRequest::from_extended_connect(protocol, target, headers)
     }
 }
 

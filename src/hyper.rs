@@ -170,18 +170,76 @@ fn hyper_error(error: hyper::Error) -> WsError {
     WsError::Io(std::io::Error::other(error))
 }
 
+/// Starts an HTTP/2 client connection on `io` (TCP, or TLS with `h2`
+/// agreed by ALPN) for [`connect_h2`], and waits, at most `wait`, until the
+/// server has announced `SETTINGS_ENABLE_CONNECT_PROTOCOL`: RFC 8441 §3 lets
+/// a client send an extended CONNECT only after that, and hyper's own
+/// handshake returns before the server's settings are read. The connection
+/// then runs in a task of its own; every clone of the returned sender can
+/// open WebSockets (and send other requests) over it.
+///
+/// A server that does not enable the setting within `wait` gives
+/// [`WsError::Timeout`]; one that closes the connection gives
+/// [`WsError::Closed`].
+///
+/// Cancel safety: dropping the future drops the connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), wsmachine::WsError> {
+/// use std::time::Duration;
+/// let tcp = tokio::net::TcpStream::connect("127.0.0.1:8080").await?;
+/// let mut sender = wsmachine::hyper::handshake_h2(tcp, Duration::from_secs(5)).await?;
+/// let (mut ws, _) =
+///     wsmachine::hyper::connect_h2(&mut sender, "ws://127.0.0.1:8080/chat", wsmachine::Config::default()).await?;
+/// ws.send("hello over HTTP/2").await?;
+/// # Ok(()) }
+/// ```
+pub async fn handshake_h2<T>(
+    io: T,
+    wait: core::time::Duration,
+) -> Result<hyper::client::conn::http2::SendRequest<Empty<Bytes>>, WsError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let executor = hyper_util::rt::TokioExecutor::new();
+    let (sender, mut connection) =
+        hyper::client::conn::http2::handshake(executor, TokioIo::new(io))
+            .await
+            .map_err(hyper_error)?;
+    let enabled = std::future::poll_fn(|cx| {
+        if connection.is_extended_connect_protocol_enabled() {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut connection).poll(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Err(WsError::Closed)),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(hyper_error(error))),
+            Poll::Pending if connection.is_extended_connect_protocol_enabled() => {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    });
+    match tokio::time::timeout(wait, enabled).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(error),
+        Err(_) => return Err(WsError::Timeout),
+    }
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
 /// Opens a WebSocket on an HTTP/2 connection with an extended CONNECT (RFC
-/// 8441): the server must have announced `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+/// 8441): the server must have announced `SETTINGS_ENABLE_CONNECT_PROTOCOL`
+/// (take `sender` from [`handshake_h2`], which waits for it).
 /// `url` is `ws://` or `wss://` (only its authority and path are sent: the
 /// connection is the caller's). Compression is offered as `config` says.
 ///
 /// ```no_run
 /// # async fn demo(stream: tokio::net::TcpStream) -> Result<(), wsmachine::WsError> {
-/// use hyper_util::rt::{TokioExecutor, TokioIo};
-/// let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-///     .await
-///     .map_err(std::io::Error::other)?;
-/// tokio::spawn(connection);
+/// use std::time::Duration;
+/// let mut sender = wsmachine::hyper::handshake_h2(stream, Duration::from_secs(5)).await?;
 /// let (mut ws, _response) =
 ///     wsmachine::hyper::connect_h2(&mut sender, "ws://127.0.0.1:8080/chat", wsmachine::Config::default()).await?;
 /// ws.send("hello over HTTP/2").await?;

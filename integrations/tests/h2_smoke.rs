@@ -1,9 +1,6 @@
 //! HTTP/2 (RFC 8441) end to end: hyper's HTTP/2 client opens an extended
 //! CONNECT to the axum echo server, with permessage-deflate offered.
 
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::time::Duration;
 use wsmachine::{CloseCode, Config, Message};
 
@@ -15,13 +12,9 @@ async fn extended_connect_echoes_with_compression() {
         wsmachine_integrations::echo_app(),
     ));
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
-        TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let mut sender = wsmachine::hyper::handshake_h2(stream, Duration::from_secs(10))
+        .await
+        .unwrap();
     let url = format!("ws://{addr}/chat");
     let (mut ws, response) = tokio::time::timeout(
         Duration::from_secs(10),
