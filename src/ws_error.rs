@@ -77,9 +77,45 @@ impl std::error::Error for WsError {
     }
 }
 
+/// A transport error: [`WsError::Tls`] when TLS failed under it (a record
+/// that does not authenticate, an alert from the peer), else
+/// [`WsError::Io`].
 impl From<io::Error> for WsError {
     fn from(error: io::Error) -> Self {
+        if tls_error(&error).is_some() {
+            return WsError::Tls(error);
+        }
         WsError::Io(error)
+    }
+}
+
+/// The TLS error an I/O error carries, if any.
+fn tls_error(error: &io::Error) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+    #[cfg(feature = "rustls")]
+    if let Some(inner) = error.get_ref().filter(|inner| inner.is::<rustls::Error>()) {
+        return Some(inner);
+    }
+    let _ = error;
+    None
+}
+
+impl WsError {
+    /// A transport error twice: one to report now, one to keep for later
+    /// calls (`io::Error` is not `Clone`); both of the same kind and class.
+    pub(crate) fn transport_twice(error: io::Error) -> (WsError, WsError) {
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = tls_error(&error).and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            let copy = io::Error::new(error.kind(), tls.clone());
+            return (WsError::Tls(copy), WsError::Tls(error));
+        }
+        let copy = io::Error::new(error.kind(), error.to_string());
+        (WsError::Io(copy), WsError::Io(error))
+    }
+
+    /// Whether this is the transport failing (I/O or TLS), which no longer
+    /// matters once the peer's Close has arrived.
+    pub(crate) fn is_transport(&self) -> bool {
+        matches!(self, WsError::Io(_) | WsError::Tls(_))
     }
 }
 

@@ -98,17 +98,18 @@ fn open(route: &Route, options: &ClientOptions) -> Result<(MaybeTlsStream, Vec<u
     let limit = options.connect_timeout;
     let mut tcp = tcp_connect(&route.address, limit)?;
     tcp.set_nodelay(true)?;
-    tcp.set_read_timeout(limit)?;
-    tcp.set_write_timeout(limit)?;
     let mut leftover = Vec::new();
     if let Some(proxy) = &route.proxy {
         let request = &route.request;
         let mut tunnel = Tunnel::new(proxy, request.hostname(), request.port());
         let mut buf = [0u8; 4096];
+        let step = Step::start(limit);
         loop {
             let out = tunnel.pending_output().to_vec();
+            step.bound(&tcp)?;
             tcp.write_all(&out).map_err(timed_out)?;
             tunnel.consume_output(out.len());
+            step.bound(&tcp)?;
             let n = tcp.read(&mut buf).map_err(timed_out)?;
             if n == 0 {
                 return Err(WsError::Proxy(crate::proxy::ProxyError::Malformed));
@@ -125,7 +126,36 @@ fn open(route: &Route, options: &ClientOptions) -> Result<(MaybeTlsStream, Vec<u
         MaybeTlsStream::Plain(tcp)
     };
     stream.tcp().set_write_timeout(None)?;
+    // The handshake that follows has its own deadline.
+    stream.tcp().set_read_timeout(limit)?;
     Ok((stream, leftover))
+}
+
+/// One step of opening a connection (the proxy's tunnel, TLS), bounded as
+/// a whole by the connect timeout, not read by read: a peer that dribbles
+/// a byte now and then runs out of time too.
+struct Step(Option<std::time::Instant>);
+
+impl Step {
+    fn start(limit: Option<std::time::Duration>) -> Step {
+        Step(limit.map(|limit| std::time::Instant::now() + limit))
+    }
+
+    /// Sets the socket's timeouts to the time left, or gives `Timeout`.
+    fn bound(&self, tcp: &TcpStream) -> Result<(), WsError> {
+        let Some(deadline) = self.0 else {
+            tcp.set_read_timeout(None)?;
+            tcp.set_write_timeout(None)?;
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(WsError::Timeout);
+        }
+        tcp.set_read_timeout(Some(left))?;
+        tcp.set_write_timeout(Some(left))?;
+        Ok(())
+    }
 }
 
 /// A read or write that ran into the connect timeout.
@@ -155,7 +185,9 @@ fn tls_connect(
     let conn = rustls::ClientConnection::new(config, name)
         .map_err(|e| WsError::Tls(io::Error::new(io::ErrorKind::InvalidData, e)))?;
     let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let step = Step::start(options.connect_timeout);
     while stream.conn.is_handshaking() {
+        step.bound(&stream.sock)?;
         stream
             .conn
             .complete_io(&mut stream.sock)
@@ -193,6 +225,10 @@ fn handshake<S: Transport>(
             }
             Some(OwnedEvent::HandshakeRejected(response)) => {
                 return Err(WsError::Rejected(Box::new(response)))
+            }
+            // Nothing to wait for: the server is not told why.
+            Some(OwnedEvent::Failed(error)) => {
+                return Err(engine.take_failure().unwrap_or(WsError::Protocol(error)))
             }
             Some(_) => {}
             None => return Err(engine.take_failure().unwrap_or(WsError::Closed)),

@@ -102,8 +102,8 @@ impl<S: Transport> Engine<S> {
 
     /// The transport failed: keeps the error, returns one for the caller.
     pub(crate) fn fail_io(&mut self, error: io::Error) -> WsError {
-        let reported = WsError::Io(io::Error::new(error.kind(), error.to_string()));
-        self.failure.get_or_insert(WsError::Io(error));
+        let (reported, kept) = WsError::transport_twice(error);
+        self.failure.get_or_insert(kept);
         self.conn.receive_eof();
         self.done = true;
         reported
@@ -183,7 +183,7 @@ impl<S: Transport> Engine<S> {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
-                self.failure.get_or_insert(WsError::Io(e));
+                self.failure.get_or_insert(WsError::from(e));
                 self.conn.receive_eof();
             }
         }
@@ -234,7 +234,7 @@ impl<S: Transport> Engine<S> {
     /// How a connection that ended went: `None` for a clean close.
     pub(crate) fn take_failure(&mut self) -> Option<WsError> {
         match self.failure.take() {
-            Some(WsError::Io(_)) if self.close_frame.is_some() => None,
+            Some(failure) if failure.is_transport() && self.close_frame.is_some() => None,
             other => other,
         }
     }

@@ -83,8 +83,8 @@ impl Shared {
             state.writing = false;
             self.progress.notify_all();
             if let Err(error) = written {
-                let reported = WsError::Io(io::Error::new(error.kind(), error.to_string()));
-                state.failure.get_or_insert(WsError::Io(error));
+                let (reported, kept) = WsError::transport_twice(error);
+                state.failure.get_or_insert(kept);
                 state.conn.receive_eof();
                 return Err(reported);
             }
@@ -194,7 +194,9 @@ impl Reader {
                 if state.done {
                     let failure = state.failure.take();
                     return match failure {
-                        Some(WsError::Io(_)) if state.close_frame.is_some() => None,
+                        Some(failure) if failure.is_transport() && state.close_frame.is_some() => {
+                            None
+                        }
                         other => other.map(Err),
                     };
                 }
@@ -246,7 +248,7 @@ impl Reader {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    state.failure.get_or_insert(WsError::Io(e));
+                    state.failure.get_or_insert(WsError::from(e));
                     state.conn.receive_eof();
                 }
             }

@@ -176,6 +176,11 @@ where
                 Some(OwnedEvent::HandshakeRejected(response)) => {
                     return Poll::Ready(Err(WsError::Rejected(Box::new(response))))
                 }
+                // Nothing to wait for: the server is not told why.
+                Some(OwnedEvent::Failed(error)) => {
+                    let failure = driver.take_failure();
+                    return Poll::Ready(Err(failure.unwrap_or(WsError::Protocol(error))));
+                }
                 Some(_) => {}
                 None => {
                     return Poll::Ready(Err(driver.take_failure().unwrap_or(WsError::Closed)));

@@ -205,8 +205,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// The transport failed: nothing more can be written or read. Keeps
     /// the error for the receive side and returns one for the caller.
     pub(crate) fn fail_io(&mut self, error: io::Error) -> WsError {
-        let reported = WsError::Io(io::Error::new(error.kind(), error.to_string()));
-        self.failure.get_or_insert(WsError::Io(error));
+        let (reported, kept) = WsError::transport_twice(error);
+        self.failure.get_or_insert(kept);
         self.conn.receive_eof();
         self.ending = Ending::Done;
         reported
@@ -236,7 +236,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Ok(_) => {}
             Err(error) => {
                 // A reset is the peer vanishing: the machine reports 1006.
-                self.failure.get_or_insert(WsError::Io(error));
+                self.failure.get_or_insert(WsError::from(error));
                 self.conn.receive_eof();
             }
         }
@@ -356,7 +356,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn take_failure(&mut self) -> Option<WsError> {
         match self.failure.take() {
             // The peer's Close arrived: whatever the transport did after is moot.
-            Some(WsError::Io(_)) if self.close_frame.is_some() => None,
+            Some(failure) if failure.is_transport() && self.close_frame.is_some() => None,
             other => other,
         }
     }

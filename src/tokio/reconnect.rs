@@ -4,6 +4,7 @@
 use super::client::ClientBuilder;
 use super::stream::MaybeTlsStream;
 use super::WebSocket;
+use crate::proxy::ProxyError;
 use crate::ws_error::WsError;
 use core::time::Duration;
 use std::hash::BuildHasher as _;
@@ -25,7 +26,8 @@ type RetryHook = Arc<dyn Fn(&WsError) -> Option<bool> + Send + Sync>;
 ///
 /// I/O errors, timeouts, connections that failed or were closed, and 5xx
 /// answers are retried; any other refusal (a 4xx: forbidden, not found,
-/// unauthorized), a bad URL or a TLS failure is final; a hook decides
+/// unauthorized, from the server or a proxy; a proxy that refuses our
+/// credentials), a bad URL or a TLS failure is final; a hook decides
 /// otherwise where it says so.
 #[derive(Clone)]
 pub struct ReconnectPolicy {
@@ -112,7 +114,16 @@ impl ReconnectPolicy {
         match error {
             WsError::Io(_) | WsError::Timeout | WsError::Protocol(_) | WsError::Closed => true,
             WsError::Rejected(response) => (500..600).contains(&response.status()),
-            WsError::Proxy(_) => true,
+            // The proxy refused us (credentials, or a 4xx): final, as from
+            // the server; a 5xx, a SOCKS failure reply or garbled answer
+            // may pass.
+            WsError::Proxy(proxy) => match proxy {
+                ProxyError::HttpStatus(status) => (500..600).contains(status),
+                ProxyError::SocksAuthFailed
+                | ProxyError::SocksNoAcceptableMethod
+                | ProxyError::Unsendable => false,
+                _ => true,
+            },
             _ => false,
         }
     }
