@@ -250,7 +250,27 @@ pub async fn connect_h2(
     url: &str,
     config: Config,
 ) -> Result<(WebSocket<Upgraded>, HandshakeResponse), WsError> {
-    let target = ClientRequest::from_url(url)?;
+    connect_h2_request(sender, ClientRequest::from_url(url)?, config).await
+}
+
+/// [`connect_h2`] with a request of your own: subprotocols to offer,
+/// an Origin, headers.
+///
+/// ```no_run
+/// # async fn demo(stream: tokio::net::TcpStream) -> Result<(), wsmachine::WsError> {
+/// use std::time::Duration;
+/// use wsmachine::{ClientRequest, Config};
+/// let mut sender = wsmachine::hyper::handshake_h2(stream, Duration::from_secs(5)).await?;
+/// let request = ClientRequest::from_url("ws://127.0.0.1:8080/chat")?.protocol("chat");
+/// let (ws, response) = wsmachine::hyper::connect_h2_request(&mut sender, request, Config::default()).await?;
+/// assert_eq!(ws.protocol(), response.protocol());
+/// # Ok(()) }
+/// ```
+pub async fn connect_h2_request(
+    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    target: ClientRequest,
+    config: Config,
+) -> Result<(WebSocket<Upgraded>, HandshakeResponse), WsError> {
     let scheme = if target.is_secure() { "https" } else { "http" };
     let uri = format!("{scheme}://{}{}", target.host(), target.target());
     let handshake = ClientHandshake::new(target, &config)?;

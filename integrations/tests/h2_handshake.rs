@@ -129,3 +129,27 @@ async fn the_extractor_reads_the_authority_as_the_host() {
     let over_http2 = ws.next_message().await;
     assert_eq!(over_http2.as_text(), Some(expected.as_str()), "over HTTP/2");
 }
+
+/// A subprotocol offered over HTTP/2 through `connect_h2_request` is
+/// agreed by a route that supports it, and not by one that does not.
+#[tokio::test]
+async fn connect_h2_request_offers_a_subprotocol() {
+    let addr = start(wsmachine_integrations::echo_app()).await;
+    let mut sender = hyper_h2(addr).await;
+    for (path, agreed) in [("/proto", Some("chat")), ("/echo", None)] {
+        let request = ClientRequest::from_url(&format!("ws://{addr}{path}"))
+            .unwrap()
+            .protocol("chat");
+        let (mut ws, response) = within(
+            "connect_h2_request",
+            wsmachine::hyper::connect_h2_request(&mut sender, request, Config::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.protocol(), agreed, "{path}");
+        assert_eq!(ws.protocol(), agreed, "{path}");
+        ws.send("hi").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hi"));
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    }
+}
