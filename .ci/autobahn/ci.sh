@@ -3,7 +3,8 @@
 # front-end in both roles, fail if any run fails. Call from .ci/run as:
 # bash .ci/autobahn/ci.sh
 #   WSM_AUTOBAHN_NO_BUILD=1   skip the cargo build (binaries given via env)
-#   WSM_AUTOBAHN_MODES        default "server server-tokio client":
+#   WSM_AUTOBAHN_JOBS         modes run at once (default 2)
+#   WSM_AUTOBAHN_MODES        default "server server-tokio server-axum client":
 #     server        wstest fuzzingclient -> echo_server (blocking front-end)
 #     server-tokio  wstest fuzzingclient -> echo_server_tokio (tokio front-end)
 #     server-axum   wstest fuzzingclient -> echo_server_axum (axum extractor, HTTP/1.1)
@@ -19,10 +20,16 @@ if [[ "${WSM_AUTOBAHN_NO_BUILD:-0}" != 1 ]]; then
 fi
 WSTEST="$(bash "$HERE/install.sh")"
 export WSTEST
-rc=0
-summary=()
-for mode in ${WSM_AUTOBAHN_MODES:-server server-tokio server-axum client}; do
-    t0=$SECONDS
+# Each mode runs wstest (one CPU) against one server (little CPU): two at
+# a time on a 2-CPU machine take about half the wall time. Each has a port
+# of its own and a log of its own, printed whole when it ends.
+JOBS="${WSM_AUTOBAHN_JOBS:-2}"
+LOGS="${WSM_REPORT_DIR:-target/autobahn}/logs"
+mkdir -p "$LOGS"
+
+run_mode() { # mode port
+    local mode=$1 port=$2 t0=$SECONDS r
+    local run
     case "$mode" in
         server-tokio)
             run=(env WSM_ECHO_SERVER=target/release/examples/echo_server_tokio
@@ -34,9 +41,29 @@ for mode in ${WSM_AUTOBAHN_MODES:-server server-tokio server-axum client}; do
                  bash "$HERE/run.sh" server) ;;
         *) run=(bash "$HERE/run.sh" "$mode") ;;
     esac
-    if "${run[@]}"; then r=PASS; else r=FAIL; rc=1; fi
-    summary+=("autobahn $mode: $r in $(( SECONDS - t0 ))s")
+    if WSM_AUTOBAHN_PORT="$port" "${run[@]}" >"$LOGS/$mode.log" 2>&1; then r=PASS; else r=FAIL; fi
+    echo "autobahn $mode: $r in $(( SECONDS - t0 ))s" >"$LOGS/$mode.result"
+}
+
+modes=(${WSM_AUTOBAHN_MODES:-server server-tokio server-axum client})
+pids=()
+port=9001
+for mode in "${modes[@]}"; do
+    while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || true; done
+    rm -f "$LOGS/$mode.result"
+    run_mode "$mode" "$port" &
+    pids+=($!)
+    port=$(( port + 10 ))
 done
-printf '%s\n' "${summary[@]}"
+wait "${pids[@]}" || true
+rc=0
+for mode in "${modes[@]}"; do
+    echo "================ autobahn $mode"
+    cat "$LOGS/$mode.log"
+done
+for mode in "${modes[@]}"; do
+    if [[ -f "$LOGS/$mode.result" ]]; then cat "$LOGS/$mode.result"; else echo "autobahn $mode: FAIL (no result)"; fi
+    grep -q ": PASS in" "$LOGS/$mode.result" 2>/dev/null || rc=1
+done
 echo "autobahn total: $(( SECONDS - START ))s"
 exit "$rc"
