@@ -24,12 +24,13 @@ const NEVER_READER_MESSAGE: usize = 64 << 10;
 /// cap means it never stopped.
 const NEVER_READER_CAP: u64 = 64 << 20;
 /// The server memory a never-reader may cost: its output up to the 1 MiB
-/// high-water mark plus one 64 KiB message in and the receive buffer,
-/// with room to spare (2.2x of the ~1.8 MiB measured; README).
+/// high-water mark plus the messages read before that, and the receive
+/// buffer. About twice the most measured (2.0 MiB, echo_server_tokio in
+/// release; 0.5 MiB for the chat; `loadgen/README.md`).
 const NEVER_READER_BOUND: i64 = 4 << 20;
 /// A staller declares a 1 MiB frame and sends 100 bytes of it: the server
 /// makes room for a frame only as it arrives, so such a peer costs a few
-/// KiB, not 1 MiB.
+/// KiB (13 to 20 KiB measured, the task and socket included), not 1 MiB.
 const STALLER_DECLARED: u64 = 1 << 20;
 const STALLER_BOUND: i64 = 64 << 10;
 /// Slowloris clients send a byte this often...
@@ -124,24 +125,27 @@ pub async fn run(server: &Server, params: &Params, report: &mut Report) {
     }
     let mut resetters = JoinSet::new();
     let resets_done = Arc::new(AtomicUsize::new(0));
-    let workers = 8.min(params.resets.max(1));
-    // Spread over about the slowloris' 10 s.
-    let pace = Duration::from_millis((10_000 * workers / params.resets.max(1)) as u64);
-    for w in 0..workers {
-        let (target, stop, done) = (target.clone(), stop.clone(), resets_done.clone());
+    // Reset number n is due n/resets of the way through the slowloris'
+    // 10 s; all of them are done, however long that takes.
+    let (started, spacing) = (
+        tokio::time::Instant::now(),
+        Duration::from_secs(10) / params.resets.max(1) as u32,
+    );
+    for w in 0..8 {
+        let (target, done) = (target.clone(), resets_done.clone());
         let resets = params.resets;
         resetters.spawn(async move {
-            let (mut failures, mut rng) = (Vec::new(), Rng::new(w as u64));
+            let (mut failures, mut rng) = (Vec::new(), Rng::new(w));
             loop {
                 let n = done.fetch_add(1, Ordering::Relaxed);
-                if n >= resets || stop.load(Ordering::Relaxed) {
+                if n >= resets {
                     return failures;
                 }
+                tokio::time::sleep_until(started + spacing * n as u32).await;
                 let pause = Duration::from_millis(rng.below(5));
                 if let Err(e) = reset_mid_frame(&target, 300_000 + n, pause).await {
                     failures.push(e.to_string());
                 }
-                tokio::time::sleep(pace).await;
             }
         });
     }
@@ -165,16 +169,16 @@ pub async fn run(server: &Server, params: &Params, report: &mut Report) {
         }
         *endings.entry(format!("{ending:?}")).or_default() += 1;
     }
-    stop.store(true, Ordering::Relaxed);
     let mut reset_failures = Vec::new();
     while let Some(done) = resetters.join_next().await {
         reset_failures.extend(done.expect("resetter panicked"));
     }
+    stop.store(true, Ordering::Relaxed);
     let (totals, mut latencies, good_failures) = gather(good).await;
     let Ok(mixed_to) = server.sample() else {
         return report.fail("cannot read the server's /proc");
     };
-    let resets = resets_done.load(Ordering::Relaxed).min(params.resets);
+    let resets = params.resets;
     report.row("slowloris endings", format!("{endings:?}"));
     if answered_408 > 0 {
         report.row(

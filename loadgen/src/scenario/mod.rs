@@ -159,7 +159,7 @@ impl Params {
             fd_limit: 1024,
             fd_extra: 256,
             relay_clients: 200,
-            relay_messages: 2_000,
+            relay_messages: 500,
             quiet_window: Duration::from_secs(5),
             seed: 1,
         }
