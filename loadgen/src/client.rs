@@ -66,6 +66,7 @@ pub fn client_config(deflate: bool) -> Config {
 }
 
 /// How an attempt to connect ended.
+#[derive(Debug)]
 pub enum Outcome {
     Open(Box<Ws>),
     /// The server answered the upgrade with this status.
@@ -78,9 +79,22 @@ pub enum Outcome {
 
 /// Connects client `index` and runs the handshake, all within `limit`.
 pub async fn connect(target: &Target, index: usize, limit: Duration) -> Outcome {
+    connect_from(target, index, limit, None).await
+}
+
+/// [`connect`] as a browser page from `origin` would (its `Origin` header).
+pub async fn connect_from(
+    target: &Target,
+    index: usize,
+    limit: Duration,
+    origin: Option<&str>,
+) -> Outcome {
     let attempt = async {
         let tcp = target.tcp(index).await?;
-        let request = ClientRequest::from_url(&target.url()).map_err(WsError::InvalidUrl)?;
+        let mut request = ClientRequest::from_url(&target.url()).map_err(WsError::InvalidUrl)?;
+        if let Some(origin) = origin {
+            request = request.origin(origin);
+        }
         connect_on(tcp, request, client_config(target.deflate)).await
     };
     match tokio::time::timeout(limit, attempt).await {

@@ -4,8 +4,10 @@
 //! all of them and the server's descriptors back to the baseline.
 
 use super::{connect_many, fd_room, mib, per_item, Params, Report};
+use crate::client::{connect_from, Outcome, Target};
 use crate::hold::{HoldStats, Holder};
 use crate::ledger::{Latencies, Totals};
+use crate::server::Kind;
 use crate::server::Server;
 use crate::sys;
 use std::time::Duration;
@@ -35,6 +37,7 @@ pub async fn run(server: &Server, params: &Params, report: &mut Report) {
             format!("{n}: RLIMIT_NOFILE is {own} here, for the server and for this process"),
         );
     }
+    who_gets_in(&target, server.kind, report).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let Ok(before) = server.sample() else {
         return report.fail("cannot read the server's /proc");
@@ -155,5 +158,32 @@ pub async fn run(server: &Server, params: &Params, report: &mut Report) {
             "server fds {fds_after} after the resets, {} before",
             before.fds
         )
+    });
+}
+
+/// A page of the server's own origin gets in; one from elsewhere gets 403
+/// from the chat (`OriginPolicy::SameHost`) and gets in on the echo server
+/// (the default, `OriginPolicy::Any`).
+async fn who_gets_in(target: &Target, kind: Kind, report: &mut Report) {
+    let own = format!("http://{}", target.addr);
+    let limit = Duration::from_secs(10);
+    let same = connect_from(target, 0, limit, Some(&own)).await;
+    let foreign = connect_from(target, 1, limit, Some("https://elsewhere.example")).await;
+    let status = |outcome: &Outcome| match outcome {
+        Outcome::Open(_) => 101,
+        Outcome::Refused(status) => *status,
+        _ => 0,
+    };
+    let (same, foreign) = (status(&same), status(&foreign));
+    report.row(
+        "Origin: own page / another site's",
+        format!("{same} / {foreign}"),
+    );
+    let expected = match kind {
+        Kind::Echo => (101, 101),
+        Kind::Chat => (101, 403),
+    };
+    report.check((same, foreign) == expected, || {
+        format!("Origin answered {same} / {foreign}, expected {expected:?}")
     });
 }
