@@ -122,9 +122,10 @@ impl Server {
                 command.pre_exec(move || sys::set_nofile(limit));
             }
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", spec.binary.display())))?;
+        let mut child = command.spawn().map_err(|e| {
+            let hint = "(`cargo build [--release] -p wsmachine-loadgen` builds the servers)";
+            io::Error::new(e.kind(), format!("{}: {e} {hint}", spec.binary.display()))
+        })?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = Arc::new(Mutex::new(Stderr::default()));
         let drain = stderr.clone();
