@@ -26,11 +26,11 @@ const NEVER_READER_CAP: u64 = 64 << 20;
 /// The server memory a never-reader may cost: its output up to the 1 MiB
 /// high-water mark plus the messages read before that, and the receive
 /// buffer. About twice the most measured (2.0 MiB, echo_server_tokio in
-/// release; 0.5 MiB for the chat; `loadgen/README.md`).
+/// release; 1.4 MiB for the chat; `loadgen/README.md`).
 const NEVER_READER_BOUND: i64 = 4 << 20;
 /// A staller declares a 1 MiB frame and sends 100 bytes of it: the server
 /// makes room for a frame only as it arrives, so such a peer costs a few
-/// KiB (13 to 20 KiB measured, the task and socket included), not 1 MiB.
+/// KiB (15 to 20 KiB measured, the task and socket included), not 1 MiB.
 const STALLER_DECLARED: u64 = 1 << 20;
 const STALLER_BOUND: i64 = 64 << 10;
 /// Slowloris clients send a byte this often...

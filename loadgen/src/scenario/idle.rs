@@ -14,9 +14,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// The server memory an idle upgraded connection may cost. Measured:
-/// 2.5 KiB (echo_server_tokio, release), 2.8 KiB (debug), 4.0 KiB (chat,
-/// debug and release; `loadgen/README.md`); a buffer of the size a busy
-/// connection uses (64 KiB) kept per idle one would be far past it.
+/// 1.6 to 1.7 KiB (echo_server_tokio), 3.7 to 3.8 KiB (chat), debug and
+/// release (`loadgen/README.md`); a buffer of the size a busy connection
+/// uses (64 KiB) kept per idle one would be far past it.
 const IDLE_BOUND: i64 = 16 << 10;
 /// Holding them idle (keepalive Pings and Pongs included) may move the
 /// server's memory by allocator noise, not by a growth per connection:
