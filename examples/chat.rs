@@ -57,7 +57,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use wsmachine::tokio::{accept_with, Reject, WebSocket};
+use wsmachine::tokio::{accept_with, Listener, Reject, WebSocket};
 use wsmachine::{
     Accept, CloseCode, Config, ConnectionLimit, HandshakeRequest, Message, OriginPolicy,
     PreparedMessage, WsError,
@@ -165,6 +165,9 @@ pub async fn serve_on(
 ) -> io::Result<()> {
     let room = Arc::new(Room::new());
     let limit = ConnectionLimit::new(MAX_CONNECTIONS);
+    // Out of file descriptors, a client is answered 503 and the loop goes
+    // on, neither spinning nor stopping.
+    let mut listener = Listener::new(listener);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -176,7 +179,8 @@ pub async fn serve_on(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Out of file descriptors and the like: wait, then go on.
+                // The listener itself failed (out of descriptors is handled
+                // inside): say so, wait, then try again.
                 eprintln!("chat: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;

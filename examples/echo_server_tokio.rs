@@ -6,7 +6,7 @@
 //! cargo run --release --example echo_server_tokio [ADDR]   # default 127.0.0.1:9002
 //! ```
 
-use wsmachine::tokio::accept;
+use wsmachine::tokio::{accept, Listener};
 use wsmachine::Config;
 
 #[tokio::main]
@@ -14,13 +14,15 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9002".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let mut listener = Listener::bind(&addr).await?;
     println!(
         "echo_server_tokio listening on ws://{}",
         listener.local_addr()?
     );
     let config = std::sync::Arc::new(Config::default());
     loop {
+        // Out of file descriptors, the client waiting is answered 503 and
+        // the loop goes on: it neither spins nor stops (see `Listener`).
         let (stream, _) = listener.accept().await?;
         tokio::spawn(serve(stream, config.clone()));
     }

@@ -10,6 +10,8 @@
 # then is a failing test that names `bash .ci/install-peers.sh`, never a skip.
 # The Rust peers (tokio-tungstenite, tokio-websockets) are the workspace
 # member interop-rust/, run with `-p wsmachine-interop-rust`: crates only.
+# The load and fault harness (loadgen/) runs its short mode the same way,
+# with `-p wsmachine-loadgen`: about 90 s, a few thousand connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,9 @@ cargo test -p wsmachine-interop-rust
 
 echo "== cargo test -p wsmachine-integrations (hyper and axum, HTTP/1.1 and HTTP/2)"
 cargo test -p wsmachine-integrations
+
+echo "== cargo test -p wsmachine-loadgen (load and fault scenarios, short mode, against the tokio examples)"
+cargo test -p wsmachine-loadgen
 
 echo "== Autobahn TestSuite, server and client roles"
 # Every case of 1.*–10.*; of the compression cases 12.* and 13.*, all but the

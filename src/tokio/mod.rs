@@ -42,7 +42,7 @@ mod wakers;
 pub use crate::frontend::Reject;
 pub use client::{connect, connect_on, ClientBuilder};
 pub use reconnect::{reconnecting, ReconnectPolicy, Reconnecting};
-pub use server::{accept, accept_with};
+pub use server::{accept, accept_with, Listener};
 pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};
 pub use stream::MaybeTlsStream;
