@@ -104,13 +104,14 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tokio::net::{TcpListener, TcpStream};
-//! use wsmachine::tokio::accept;
+//! use tokio::net::TcpStream;
+//! use wsmachine::tokio::{accept, Listener};
 //! use wsmachine::{Config, WsError};
 //!
 //! #[tokio::main]
 //! async fn main() -> std::io::Result<()> {
-//!     let listener = TcpListener::bind("127.0.0.1:9002").await?;
+//!     // Out of file descriptors, a Listener answers 503 and goes on.
+//!     let mut listener = Listener::bind("127.0.0.1:9002").await?;
 //!     loop {
 //!         let (stream, peer) = listener.accept().await?;
 //!         tokio::spawn(async move {

@@ -11,7 +11,6 @@ pub use rustls;
 /// For tokio servers that accept TLS themselves (`TlsAcceptor`).
 pub use tokio_rustls;
 
-use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::sync::{Arc, OnceLock};
 
@@ -54,8 +53,9 @@ pub fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
 }
 
 /// The name the server's certificate must carry: the URL's host (SNI).
-pub(crate) fn server_name(host: &str) -> std::io::Result<ServerName<'static>> {
-    ServerName::try_from(host.to_owned())
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+pub(crate) fn server_name(host: &str) -> std::io::Result<rustls::pki_types::ServerName<'static>> {
+    rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 

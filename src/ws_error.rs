@@ -99,6 +99,7 @@ fn tls_error(error: &io::Error) -> Option<&(dyn std::error::Error + Send + Sync 
     None
 }
 
+#[cfg(any(feature = "tokio", feature = "blocking"))]
 impl WsError {
     /// A transport error twice: one to report now, one to keep for later
     /// calls (`io::Error` is not `Clone`); both of the same kind and class.
