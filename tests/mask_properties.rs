@@ -34,7 +34,8 @@ fn check_all(source: &[u8], key: [u8; 4], len: usize, start: usize, phase: usize
 
 /// Copies `source[start..start + len]` masked into a destination at offset
 /// `at` with every implementation's fused copy, with `copy_masked` and with
-/// `extend_masked` (onto `at` bytes already in the Vec), and compares each
+/// `extend_masked` and `extend_masked_bytes` (onto `at` bytes already in
+/// the buffer), and compares each
 /// whole destination (so a write outside the range shows too).
 fn check_copies(source: &[u8], key: [u8; 4], len: usize, start: usize, at: usize, phase: usize) {
     let src = &source[start..start + len];
@@ -62,6 +63,17 @@ fn check_copies(source: &[u8], key: [u8; 4], len: usize, start: usize, at: usize
         grown == expected[..at + len],
         "extend_masked len {len} start {start} phase {phase}"
     );
+    // The same onto a BytesMut, from empty and with spare room already
+    // there (the receive buffer's two cases).
+    for spare in [0, len + 64] {
+        let mut grown = bytes::BytesMut::with_capacity(at + spare);
+        grown.extend_from_slice(&filler[..at]);
+        wsmachine::mask::extend_masked_bytes(&mut grown, src, key, phase);
+        assert!(
+            grown[..] == expected[..at + len],
+            "extend_masked_bytes len {len} start {start} spare {spare} phase {phase}"
+        );
+    }
 }
 
 #[test]

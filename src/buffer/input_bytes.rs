@@ -132,14 +132,16 @@ impl InputBuffer {
         if self.buf.len() - self.tail < bytes.len() {
             self.reserve(bytes.len());
             self.buf.truncate(self.tail);
-            if mask.is_none() {
-                // Written at once: no need to zero it first.
-                self.buf.extend_from_slice(bytes);
-                self.tail += bytes.len();
-                self.shrink.saw(self.tail);
-                return;
+            // Written at once: no need to zero it first.
+            match mask {
+                Some((key, phase)) => {
+                    crate::mask::extend_masked_bytes(&mut self.buf, bytes, key, phase)
+                }
+                None => self.buf.extend_from_slice(bytes),
             }
-            self.buf.resize(self.tail + bytes.len(), 0);
+            self.tail += bytes.len();
+            self.shrink.saw(self.tail);
+            return;
         }
         let room = &mut self.buf[self.tail..self.tail + bytes.len()];
         match mask {
