@@ -51,11 +51,14 @@ log "cold 'cargo build --release --example chat': $(since "$start") s," \
 
 # 2. Run it; time until it prints its URL, then fetch the page from it.
 start=$(now)
+# Created here: the background job's own redirection may come after the
+# first look below.
+: >"$tmp/chat.out"
 cargo run --release --example chat -- 127.0.0.1:0 >"$tmp/chat.out" 2>"$tmp/chat.err" &
 server=$!
 url=""
 for _ in $(seq 600); do
-    url=$(sed -n 's|^chat: open \(http://[^ ]*\) .*|\1|p' "$tmp/chat.out")
+    url=$(sed -n 's|^chat: open \(http://[^ ]*\) .*|\1|p' "$tmp/chat.out" || true)
     [[ -n "$url" ]] && break
     kill -0 "$server" 2>/dev/null || break
     sleep 0.1
