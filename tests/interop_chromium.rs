@@ -103,3 +103,77 @@ fn upgrades_need_a_matching_origin() {
     let other_port = upgrade(&format!("Origin: http://127.0.0.1:{}\r\n", port ^ 1));
     assert!(other_port.starts_with("HTTP/1.1 403 "), "{other_port}");
 }
+
+/// Serves `page` to every GET on an ephemeral port (another origin than the
+/// chat's) and sends the query string of each `GET /result?...` the page
+/// makes to the returned channel.
+fn page_server(page: String) -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (results, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut head = [0u8; 4096];
+            let n = stream.read(&mut head).unwrap_or(0);
+            let head = String::from_utf8_lossy(&head[..n]).into_owned();
+            let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let body = match target.strip_prefix("/result?") {
+                Some(result) => {
+                    let _ = results.send(result.to_owned());
+                    String::new()
+                }
+                None => page.clone(),
+            };
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (port, received)
+}
+
+/// A page from another origin (another port of the same host) opens a
+/// WebSocket to the chat in a real browser: the chat answers 403
+/// (`OriginPolicy::SameHost`), so the socket never opens; the page reports
+/// what it saw to its own server. The same page reaches the chat's own
+/// page over plain HTTP, so the refusal is the Origin check's, not the
+/// network's.
+#[test]
+fn chromium_on_a_page_of_another_origin_is_refused() {
+    let (port, _reports, _runtime) = start_server();
+    let page = format!(
+        "<!doctype html><script>\n\
+         const report = (what) => fetch('/result?' + what);\n\
+         fetch('http://127.0.0.1:{port}/', {{mode: 'no-cors'}})\n\
+             .then(() => report('reachable'), () => report('unreachable'));\n\
+         const ws = new WebSocket('ws://127.0.0.1:{port}/ws');\n\
+         ws.onopen = () => report('opened');\n\
+         ws.onclose = (e) => report('closed-' + e.code);\n\
+         </script>"
+    );
+    let (page_port, results) = page_server(page);
+    let browser = Browser::launch(&format!("http://127.0.0.1:{page_port}/"));
+    let mut outcomes: Vec<String> = (0..2)
+        .map(|_| {
+            results
+                .recv_timeout(chromium::REPORT_TIMEOUT)
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no result from the page; Chromium's log:\n{}",
+                        browser.log_tail()
+                    )
+                })
+        })
+        .collect();
+    drop(browser);
+    outcomes.sort();
+    // 1006: the handshake failed (the browser does not tell a page why).
+    assert_eq!(outcomes, ["closed-1006", "reachable"]);
+}
