@@ -1,5 +1,5 @@
-//! Server-side decoding of client (masked) frames: wsmachine, tungstenite and
-//! fastwebsockets in one criterion group per workload.
+//! Server-side decoding of client (masked) frames: wsmachine, tungstenite,
+//! fastwebsockets and tokio-websockets in one criterion group per workload.
 //!
 //! How the comparison is made fair:
 //! - The frames are built once, outside the timed loop, by an encoder of the
@@ -27,6 +27,9 @@
 //!     would check nothing, so there `FragmentCollector` is used, which
 //!     reassembles the message and validates it incrementally, like the
 //!     other two do.
+//!   * tokio-websockets: `ServerBuilder::new().serve(stream)` (its defaults:
+//!     UTF-8 checked, fragments reassembled; SIMD masking and validation),
+//!     `next()` per message in the same kind of `block_on`.
 //! - Text is mostly ASCII with ~10% multi-byte characters (`common::text`).
 
 mod common;
@@ -36,6 +39,7 @@ use common::{
     READ_CHUNK,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::StreamExt as _;
 use std::hint::black_box;
 use tungstenite::protocol::Role as TRole;
 use wsmachine::{Config, Connection, Event, Role};
@@ -123,6 +127,11 @@ fn tung_message_len(message: &tungstenite::Message) -> usize {
     }
 }
 
+fn twss_message_len(message: &tokio_websockets::Message) -> usize {
+    assert!(message.is_text() || message.is_binary());
+    black_box(&message.as_payload()[..]).len()
+}
+
 fn fws_frame_len(frame: &fastwebsockets::Frame<'_>) -> usize {
     assert!(matches!(
         frame.opcode,
@@ -161,6 +170,13 @@ fn check_utf8_is_validated(rt: &tokio::runtime::Runtime) {
         assert!(
             rejected,
             "fastwebsockets accepted invalid UTF-8 (fragmented: {fragmented})"
+        );
+
+        let mut ws = tokio_websockets::ServerBuilder::new().serve(ReplayStream::once(wire));
+        let rejected = !matches!(rt.block_on(ws.next()), Some(Ok(_)));
+        assert!(
+            rejected,
+            "tokio-websockets accepted invalid UTF-8 (fragmented: {fragmented})"
         );
     }
 }
@@ -230,6 +246,22 @@ fn decode(c: &mut Criterion) {
             assert_eq!(fws_iteration(), expected, "fastwebsockets");
             group.bench_function("fastwebsockets", |b| b.iter(&mut fws_iteration));
         }
+
+        // tokio-websockets: next() per message (fragments reassembled by it).
+        let stream = ReplayStream::new(&work.wire, READ_CHUNK);
+        let mut ws = tokio_websockets::ServerBuilder::new().serve(stream);
+        let mut twss_iteration = || {
+            rt.block_on(async {
+                let mut bytes = 0;
+                for _ in 0..work.messages {
+                    let message = ws.next().await.unwrap().unwrap();
+                    bytes += twss_message_len(&message);
+                }
+                (work.messages, bytes)
+            })
+        };
+        assert_eq!(twss_iteration(), expected, "tokio-websockets");
+        group.bench_function("tokio-websockets", |b| b.iter(&mut twss_iteration));
         group.finish();
     }
 }
