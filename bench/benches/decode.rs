@@ -16,6 +16,9 @@
 //! - Every message is fully checked: unmasked, and for text UTF-8 validated.
 //!   Payloads are passed to `black_box`.
 //!   * wsmachine: default `Config` (message mode: whole messages, UTF-8 checked).
+//!     With `--features owned`, `wsmachine/owned` takes the same messages
+//!     with `next_owned_event` (the front-ends' call), and both rows use the
+//!     `bytes` build.
 //!   * tungstenite: `WebSocket::from_raw_socket(stream, Role::Server, None)`,
 //!     `read()` per message; it validates text (single frame and fragmented).
 //!   * fastwebsockets: `WebSocket::after_handshake(stream, Role::Server)` with
@@ -107,12 +110,37 @@ fn wsm_drain(conn: &mut Connection) -> (usize, usize) {
     (messages, bytes)
 }
 
+/// Drains every event as owned messages; returns (messages, payload bytes).
+#[cfg(feature = "owned")]
+fn wsm_drain_owned(conn: &mut Connection) -> (usize, usize) {
+    use wsmachine::{Message, OwnedEvent};
+    let (mut messages, mut bytes) = (0, 0);
+    while let Some(event) = conn.next_owned_event() {
+        match event {
+            OwnedEvent::Message(Message::Text(text)) => bytes += black_box(text).as_str().len(),
+            OwnedEvent::Message(Message::Binary(data)) => bytes += black_box(data).len(),
+            other => panic!("unexpected event {other:?}"),
+        }
+        messages += 1;
+    }
+    (messages, bytes)
+}
+
 /// One iteration for wsmachine: the whole workload in 64 KiB reads.
 fn wsm_iteration(conn: &mut Connection, wire: &[u8]) -> (usize, usize) {
+    wsm_iteration_with(conn, wire, wsm_drain)
+}
+
+/// The same, each read's events drained by `drain`.
+fn wsm_iteration_with(
+    conn: &mut Connection,
+    wire: &[u8],
+    drain: fn(&mut Connection) -> (usize, usize),
+) -> (usize, usize) {
     let (mut messages, mut bytes) = (0, 0);
     for chunk in wire.chunks(READ_CHUNK) {
         conn.receive(chunk);
-        let (m, b) = wsm_drain(conn);
+        let (m, b) = drain(conn);
         messages += m;
         bytes += b;
     }
@@ -198,6 +226,19 @@ fn decode(c: &mut Criterion) {
         group.bench_function("wsmachine", |b| {
             b.iter(|| wsm_iteration(&mut conn, &work.wire))
         });
+
+        #[cfg(feature = "owned")]
+        {
+            let mut conn = Connection::upgraded(Role::Server, Config::default()).unwrap();
+            assert_eq!(
+                wsm_iteration_with(&mut conn, &work.wire, wsm_drain_owned),
+                expected,
+                "owned"
+            );
+            group.bench_function("wsmachine/owned", |b| {
+                b.iter(|| wsm_iteration_with(&mut conn, &work.wire, wsm_drain_owned))
+            });
+        }
 
         // tungstenite: read() per message over the replaying stream.
         let stream = ReplayStream::new(&work.wire, READ_CHUNK);
