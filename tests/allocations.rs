@@ -494,6 +494,37 @@ fn large_message_buffers_shrink_back() {
     assert!(after_idle <= 1024, "{report}");
 }
 
+/// Asking for events when none is there is not small traffic: a poll loop
+/// that asks again and again keeps the grown buffers (letting go of them
+/// would grow them again for the next large message), and small messages
+/// afterwards still let them go.
+#[test]
+fn asking_again_for_events_does_not_count_as_small_traffic() {
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut copy = Vec::with_capacity(2 << 20);
+    warm_up(&mut client, &mut server, &mut copy);
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i * 3) as u8).collect();
+    let baseline = live_bytes();
+    client.send_binary(&big).unwrap();
+    pump(&mut client, &mut server);
+    expect_binary(&mut server, &mut copy);
+    let after_message = live_bytes() - baseline;
+    for _ in 0..100 {
+        expect_none(&mut server);
+        assert!(server.next_owned_event().is_none());
+    }
+    let after_polls = live_bytes() - baseline;
+    warm_up(&mut client, &mut server, &mut Vec::with_capacity(1024));
+    let after_small = live_bytes() - baseline;
+    let report = format!(
+        "live heap bytes over the baseline: {after_message} after a 1 MiB message, \
+         {after_polls} after 200 empty polls, {after_small} after small traffic"
+    );
+    assert!(after_message > 1 << 20, "{report}");
+    assert_eq!(after_polls, after_message, "{report}");
+    assert!(after_small <= 1024, "{report}");
+}
+
 /// In stream mode a 1 MiB message sent a fragment at a time passes through
 /// without being buffered whole on either side: the heap never grows by more
 /// than a few reads' worth.
@@ -823,4 +854,46 @@ fn an_idle_connection_after_the_handshake_holds_no_heap() {
         ]);
         assert_eq!(server.next_event(), Some(Event::Text("Hello")));
     }
+}
+
+/// A connection that takes owned messages gives back what grew for a large
+/// one after a run of small ones, as one that takes borrowed events does:
+/// a message split off the input ends a round like a consumed one.
+#[cfg(feature = "bytes")]
+#[test]
+fn owned_messages_let_a_grown_input_buffer_go_after_small_traffic() {
+    use wsmachine::{Message, OwnedEvent};
+    let (mut client, mut server) = pair(ReceiveMode::Message);
+    let mut sink = Vec::with_capacity(2 << 20);
+    let big = vec![7u8; 1 << 20];
+    let take_one = |server: &mut Connection| {
+        let event = server.next_owned_event();
+        assert!(
+            matches!(event, Some(OwnedEvent::Message(Message::Binary(_)))),
+            "{event:?}"
+        );
+        assert!(server.next_owned_event().is_none());
+    };
+    for _ in 0..100 {
+        client.send_binary(b"warm").unwrap();
+        pump_chunks(&mut client, &mut server, &mut sink);
+        take_one(&mut server);
+    }
+    let baseline = live_bytes();
+    client.send_binary(&big).unwrap();
+    pump_chunks(&mut client, &mut server, &mut sink);
+    take_one(&mut server);
+    let after_large = live_bytes() - baseline;
+    for _ in 0..100 {
+        client.send_binary(b"small").unwrap();
+        pump_chunks(&mut client, &mut server, &mut sink);
+        take_one(&mut server);
+    }
+    let after_small = live_bytes() - baseline;
+    let report = format!(
+        "live heap bytes over the baseline: {after_large} after a 1 MiB message, \
+         {after_small} after 100 small ones"
+    );
+    assert!(after_large >= 1 << 20, "{report}");
+    assert!(after_small <= 1024, "{report}");
 }

@@ -58,7 +58,12 @@ impl InputBuffer {
     pub(crate) fn split_front(&mut self, n: usize) -> Bytes {
         let n = n.min(self.tail);
         self.tail -= n;
-        self.buf.split_to(n).freeze()
+        let front = self.buf.split_to(n).freeze();
+        if self.tail == 0 {
+            // The round ends here as it does when the bytes are consumed.
+            self.clear();
+        }
+        front
     }
 
     pub(crate) fn clear(&mut self) {
@@ -126,6 +131,25 @@ impl InputBuffer {
     /// the same pass as the copy.
     pub(crate) fn extend_masked(&mut self, bytes: &[u8], key: [u8; 4], phase: usize) {
         self.append(bytes, Some((key, phase)));
+    }
+
+    /// Appends a frame's `header` as it is and the start of its `payload`
+    /// unmasked with `key`: one look for room for both.
+    pub(crate) fn extend_header_masked(&mut self, header: &[u8], payload: &[u8], key: [u8; 4]) {
+        let total = header.len() + payload.len();
+        if self.buf.len() - self.tail < total {
+            self.reserve(total);
+            self.buf.truncate(self.tail);
+            self.buf.extend_from_slice(header);
+            crate::mask::extend_masked_bytes(&mut self.buf, payload, key, 0);
+        } else {
+            let room = &mut self.buf[self.tail..self.tail + total];
+            let (header_room, payload_room) = room.split_at_mut(header.len());
+            header_room.copy_from_slice(header);
+            crate::mask::copy_masked(payload_room, payload, key, 0);
+        }
+        self.tail += total;
+        self.shrink.saw(self.tail);
     }
 
     fn append(&mut self, bytes: &[u8], mask: Option<([u8; 4], usize)>) {

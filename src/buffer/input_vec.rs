@@ -125,6 +125,24 @@ impl InputBuffer {
         self.append(bytes, Some((key, phase)));
     }
 
+    /// Appends a frame's `header` as it is and the start of its `payload`
+    /// unmasked with `key`: one look for room for both.
+    pub(crate) fn extend_header_masked(&mut self, header: &[u8], payload: &[u8], key: [u8; 4]) {
+        let total = header.len() + payload.len();
+        self.compact_for(total);
+        if let Some(room) = self.buf.get_mut(self.tail..self.tail + total) {
+            let (header_room, payload_room) = room.split_at_mut(header.len());
+            header_room.copy_from_slice(header);
+            crate::mask::copy_masked(payload_room, payload, key, 0);
+        } else {
+            self.buf.truncate(self.tail);
+            self.buf.extend_from_slice(header);
+            crate::mask::extend_masked(&mut self.buf, payload, key, 0);
+        }
+        self.tail += total;
+        self.shrink.saw(self.tail - self.head);
+    }
+
     /// Copies into the spare room when there is enough; otherwise appends to
     /// the `Vec` itself, so growing never zero-fills what is written at once.
     fn append(&mut self, bytes: &[u8], mask: Option<([u8; 4], usize)>) {

@@ -23,7 +23,9 @@ impl<'a> Receiver<'a> {
         if let Some((_, key, phase)) = direct {
             self.input.extend_masked(payload, key, phase);
         }
-        self.input.extend(rest);
+        if !rest.is_empty() {
+            self.input.extend(rest);
+        }
     }
 
     /// Room to read the transport into, for [`commit`](Self::commit).
@@ -94,8 +96,7 @@ impl<'a> Receiver<'a> {
         let (header, rest) = bytes.split_at(header_len);
         let here = payload_len.min(rest.len()).min(u32::MAX as usize);
         let (payload, rest) = rest.split_at(here);
-        self.input.extend(header);
-        self.input.extend_masked(payload, key, 0);
+        self.input.extend_header_masked(header, payload, key);
         state.pre_unmasked = here as u32;
         rest
     }

@@ -100,7 +100,10 @@ impl<'a> Receiver<'a> {
             state
                 .message
                 .drain(..release.consume.min(state.message.len()));
-        } else {
+        } else if release.consume > 0 {
+            // Consuming nothing must not end a round of the buffer's
+            // hysteresis (a round is a fill that empties): asking again for
+            // an event is not a round.
             self.input.consume(release.consume);
         }
         if release.clear_message {
