@@ -123,7 +123,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             // One piece (no shared payloads queued): a plain write, which
             // costs the kernel less than a vectored one.
-            let written = if first == self.conn.buffered_amount() {
+            let total = self.conn.buffered_amount();
+            let written = if first == total {
                 let out = self.conn.pending_output();
                 ready!(Pin::new(&mut self.stream).poll_write(&mut cx, out))?
             } else {
@@ -135,6 +136,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.conn.consume_output(written);
+            if written == total {
+                // All of it: nothing can have joined the output meanwhile.
+                break;
+            }
         }
         Pin::new(&mut self.stream).poll_flush(&mut cx)
     }
@@ -174,16 +179,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.give_up_at = Some(Instant::now() + limit);
                     continue;
                 }
+                // Reads tell the machine the time (`tick`), which acts on
+                // what is due; the timer is armed only before waiting.
+                if self.conn.wants_read() && self.poll_read(cx).is_ready() {
+                    continue;
+                }
                 if self.poll_deadline(cx).is_ready() {
                     continue;
                 }
-                if !self.conn.wants_read() {
-                    return Poll::Pending;
-                }
-                match self.poll_read(cx) {
-                    Poll::Ready(()) => continue,
-                    Poll::Pending => return Poll::Pending,
-                }
+                return Poll::Pending;
             }
             ready!(self.poll_linger(cx, writer));
         }
