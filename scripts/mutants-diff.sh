@@ -34,7 +34,7 @@ command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 # The dependencies built once, in this tree's target/, for every run.
 status=0
 CARGO_TARGET_DIR="$PWD/target/mutants" timeout "$budget" \
-    cargo mutants --in-diff "$work/diff" --output "$work" || status=$?
+    cargo mutants -j 1 --in-diff "$work/diff" --output "$work" || status=$?
 
 out="$work/mutants.out"
 list() { if [ -s "$out/$1" ]; then cat "$out/$1"; fi; }

@@ -495,3 +495,89 @@ copy_pass! {
     #[target_feature(enable = "avx2")]
     fn copy_avx2(__m256i, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_xor_si256, copy_short_sse2)
 }
+
+/// Which pass each entry point picks, on the CPU the tests run on: the
+/// bytes alone cannot tell (every pass makes the same ones), so these ask
+/// the dispatch itself. Each pass's bytes are checked against the scalar
+/// reference in tests/mask_properties.rs.
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn cpu_level() -> Level {
+        if std::is_x86_feature_detected!("avx512f") {
+            Level::Avx512
+        } else if std::is_x86_feature_detected!("avx2") {
+            Level::Avx2
+        } else {
+            Level::Baseline
+        }
+    }
+
+    fn masked(data: &[u8], phase: usize) -> Vec<u8> {
+        let mut out = data.to_vec();
+        super::super::apply_mask_scalar(&mut out, KEY, phase);
+        out
+    }
+
+    #[test]
+    fn level_is_the_cpus_on_every_call() {
+        // The first call detects and caches, the later ones read the cache.
+        for _ in 0..3 {
+            assert_eq!(level(), cpu_level());
+        }
+    }
+
+    #[test]
+    fn the_widest_pass_takes_what_reaches_its_threshold() {
+        let from = match cpu_level() {
+            Level::Avx512 => AVX512_FROM,
+            Level::Avx2 => AVX2_FROM,
+            Level::Baseline => return,
+        };
+        // From AVX512_FROM on (apply_mask's own test), on an AVX2-only CPU
+        // the AVX2 pass still waits for AVX2_FROM.
+        for len in [AVX512_FROM, from - 1, from, from + 1] {
+            let source: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut data = source.clone();
+            let done = apply_mask_widest(&mut data, KEY, 3);
+            assert_eq!(done, len >= from, "len {len}");
+            let expected = if done { masked(&source, 3) } else { source };
+            assert_eq!(data, expected, "len {len}");
+        }
+    }
+
+    #[test]
+    fn each_pass_runs_where_the_cpu_has_it() {
+        let source: Vec<u8> = (0..700).map(|i| (i * 13) as u8).collect();
+        for (has, pass) in [
+            (cpu_level() >= Level::Avx512, try_avx512 as fn(&mut [u8], [u8; 4], usize) -> bool),
+            (cpu_level() >= Level::Avx2, try_avx2),
+        ] {
+            let mut data = source.clone();
+            assert_eq!(pass(&mut data, KEY, 1), has);
+            let expected = if has { masked(&source, 1) } else { source.clone() };
+            assert_eq!(data, expected);
+        }
+    }
+
+    #[test]
+    fn the_fused_copies_run_where_the_cpu_has_avx2() {
+        let has = cpu_level() >= Level::Avx2;
+        let source: Vec<u8> = (0..300).map(|i| (i * 5) as u8).collect();
+        let mut copy = alloc::vec![0u8; source.len()];
+        assert_eq!(copy_masked_widest(&mut copy, &source, KEY, 2), has);
+        let mut extended = alloc::vec![9u8];
+        assert_eq!(extend_masked_widest(&mut extended, &source, KEY, 2), has);
+        if has {
+            assert_eq!(copy, masked(&source, 2));
+            assert_eq!(extended[0], 9);
+            assert_eq!(extended[1..], masked(&source, 2));
+        } else {
+            assert_eq!(extended, [9]);
+        }
+    }
+}
