@@ -240,6 +240,9 @@ impl MaskImpl {
             }
         }
         dst.copy_from_slice(src);
+        // Equivalent mutant: the Portable arm deleted. The scalar loop then
+        // masks the copy, to the same bytes (the portable loop's own are
+        // checked through `apply`). (.cargo/mutants.toml excludes it.)
         match self {
             MaskImpl::Portable => apply_mask_portable(dst, key, phase),
             _ => apply_mask_scalar(dst, key, phase),
