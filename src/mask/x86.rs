@@ -562,7 +562,11 @@ mod tests {
                 let mut data = source.clone();
                 let done = apply_mask_at(level, &mut data, KEY, 3);
                 assert_eq!(done, len >= from, "{level:?} len {len}");
-                let expected = if done { masked(&source, 3) } else { source.clone() };
+                let expected = if done {
+                    masked(&source, 3)
+                } else {
+                    source.clone()
+                };
                 assert_eq!(data, expected, "{level:?} len {len}");
                 if level == cpu {
                     let mut widest = source.clone();
@@ -577,12 +581,19 @@ mod tests {
     fn each_pass_runs_where_the_cpu_has_it() {
         let source: Vec<u8> = (0..700).map(|i| (i * 13) as u8).collect();
         for (has, pass) in [
-            (cpu_level() >= Level::Avx512, try_avx512 as fn(&mut [u8], [u8; 4], usize) -> bool),
+            (
+                cpu_level() >= Level::Avx512,
+                try_avx512 as fn(&mut [u8], [u8; 4], usize) -> bool,
+            ),
             (cpu_level() >= Level::Avx2, try_avx2),
         ] {
             let mut data = source.clone();
             assert_eq!(pass(&mut data, KEY, 1), has);
-            let expected = if has { masked(&source, 1) } else { source.clone() };
+            let expected = if has {
+                masked(&source, 1)
+            } else {
+                source.clone()
+            };
             assert_eq!(data, expected);
         }
     }
