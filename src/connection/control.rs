@@ -90,9 +90,10 @@ impl ControlQueue {
         let mut at = 0;
         while let Some((kind, len)) = self.header(at) {
             let bytes = &self.records[at + 5..at + 5 + len];
+            // RAW is no opcode's bits, so it reads as no opcode.
             match OpCode::from_bits(kind) {
-                Some(opcode) if kind != RAW => emit(Record::Frame(opcode, bytes)),
-                _ => emit(Record::Raw(bytes)),
+                Some(opcode) => emit(Record::Frame(opcode, bytes)),
+                None => emit(Record::Raw(bytes)),
             }
             at += 5 + len;
         }
@@ -195,6 +196,11 @@ mod tests {
         expected.extend((7..23u8).map(|i| (Some(OpCode::Pong), vec![i])));
         expected.push((Some(OpCode::Pong), vec![0xaa; 40]));
         assert_eq!(drained(&mut queue), expected);
+    }
+
+    #[test]
+    fn the_raw_kind_is_no_opcode() {
+        assert_eq!(OpCode::from_bits(RAW), None);
     }
 
     #[test]
