@@ -101,6 +101,10 @@ impl FrameHeader {
     /// assert_eq!(&buf[..n], &[0x81, 0x05]);
     /// ```
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
+        // Equivalent mutant: any `|` in this function made `^`. FIN (bit 7),
+        // RSV (bits 6-4) and the opcode (bits 3-0) share no bit, nor do the
+        // mask bit (bit 7) and a 7-bit length, so OR and XOR make the same
+        // byte. (.cargo/mutants.toml excludes them.)
         out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.bits();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut n = 2;

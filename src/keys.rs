@@ -72,7 +72,58 @@ fn os_random_keys() -> Option<(u64, u64)> {
     Some((state.hash_one(0x5753_u64), state.hash_one(0x4d41_u64)))
 }
 
+// Not mutated: compiled only without `std`, and every test build has it.
 #[cfg(not(feature = "std"))]
+#[cfg_attr(mutants, mutants::skip)]
 fn os_random_keys() -> Option<(u64, u64)> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// Each hash input is used once: a hash makes two masking keys (low
+    /// half first), and a 64-bit value skips a pending half.
+    #[test]
+    fn keys_come_from_each_hash_once_in_order() {
+        let mut keys = KeyStream::new(Some(42)).unwrap();
+        let hashes: [u64; 6] = core::array::from_fn(|i| keys.hash(2 * i as u64));
+        for (i, a) in hashes.iter().enumerate() {
+            assert!(hashes[i + 1..].iter().all(|b| b != a), "{hashes:x?}");
+        }
+        let low = |h: u64| (h as u32).to_le_bytes();
+        let high = |h: u64| ((h >> 32) as u32).to_le_bytes();
+        assert_eq!(keys.mask_key(), low(hashes[0]));
+        assert_eq!(keys.mask_key(), high(hashes[0]));
+        assert_eq!(keys.mask_key(), low(hashes[1]));
+        assert_eq!(keys.next_u64(), hashes[2]);
+        assert_eq!(keys.next_u64(), hashes[3]);
+        assert_eq!(keys.mask_key(), low(hashes[4]));
+        assert_eq!(keys.mask_key(), high(hashes[4]));
+        let nonce = base64::engine::general_purpose::STANDARD
+            .decode(keys.handshake_key())
+            .unwrap();
+        let mut expected = hashes[5].to_le_bytes().to_vec();
+        expected.extend_from_slice(&keys.hash(12).to_le_bytes());
+        assert_eq!(nonce, expected);
+    }
+
+    #[test]
+    fn the_seed_keys_the_hash() {
+        let one = KeyStream::new(Some(1)).unwrap();
+        let two = KeyStream::new(Some(2)).unwrap();
+        assert_ne!(one.hash(0), two.hash(0));
+        assert_eq!(one.hash(0), KeyStream::new(Some(1)).unwrap().hash(0));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn without_a_seed_every_stream_is_keyed_afresh() {
+        assert_ne!(os_random_keys(), os_random_keys());
+        let a = KeyStream::new(None).unwrap();
+        let b = KeyStream::new(None).unwrap();
+        assert_ne!(a.hash(0), b.hash(0));
+    }
 }

@@ -224,3 +224,58 @@ impl Timers {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_from_every_unit_agree() {
+        let three = Timestamp::from_secs(3);
+        assert_eq!(three, Timestamp::from_millis(3_000));
+        assert_eq!(three, Timestamp::from_nanos(3_000_000_000));
+        assert_eq!(three, Timestamp::from_duration(Duration::from_secs(3)));
+        assert_eq!(three.as_nanos(), 3_000_000_000);
+        assert_eq!(three.since_origin(), Duration::from_secs(3));
+        assert_eq!(
+            three + Duration::from_millis(1),
+            Timestamp::from_nanos(3_001_000_000)
+        );
+        let one = Timestamp::from_secs(1);
+        assert_eq!(three.saturating_duration_since(one), Duration::from_secs(2));
+        assert_eq!(one.saturating_duration_since(three), Duration::ZERO);
+    }
+
+    /// The latest point stays a deadline: it is not the "unarmed" mark.
+    #[test]
+    fn the_latest_timestamp_is_still_an_armed_deadline() {
+        let latest = Timestamp::from_secs(1) + Duration::MAX;
+        assert_eq!(latest.as_nanos(), u64::MAX - 1);
+        assert_eq!(Timestamp::from_duration(Duration::MAX), latest);
+        let mut timers = Timers::default();
+        timers.set(Deadline::Close, Some(latest));
+        assert_eq!(timers.get(Deadline::Close), Some(latest));
+        timers.set(Deadline::Close, None);
+        assert_eq!(timers.get(Deadline::Close), None);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_clock_converts_instants_both_ways() {
+        let clock = Clock::new();
+        let at = Timestamp::from_millis(1_500);
+        let instant = clock.instant(at);
+        assert_eq!(clock.timestamp(instant), at);
+        assert_eq!(
+            clock.instant(Timestamp::ORIGIN) + Duration::from_millis(1_500),
+            instant
+        );
+        // `now` is measured from the same origin: not before an instant
+        // read earlier (read until it is past the origin).
+        let mut read = std::time::Instant::now();
+        while clock.timestamp(read) == Timestamp::ORIGIN {
+            read = std::time::Instant::now();
+        }
+        assert!(clock.now() >= clock.timestamp(read));
+    }
+}

@@ -172,3 +172,30 @@ impl Utf8Validator {
         self.carry_len = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_width_is_the_length_its_lead_byte_announces() {
+        for (text, width) in [("a", 1), ("\u{7f}", 1), ("é", 2), ("€", 3), ("😀", 4)] {
+            assert_eq!(sequence_width(text.as_bytes()[0]), width, "{text:?}");
+        }
+        // A continuation byte and bytes no code point starts with.
+        for byte in [0x80, 0xBF, 0xC0, 0xC1, 0xF5, 0xFF] {
+            assert_eq!(sequence_width(byte), 0, "{byte:#x}");
+        }
+    }
+
+    #[test]
+    fn check_counts_the_bytes_of_an_unfinished_tail() {
+        let euro = "€".as_bytes();
+        let mut text = b"abc".to_vec();
+        text.extend_from_slice(&euro[..2]);
+        assert!(matches!(check(&text), Verdict::IncompleteTail(2)));
+        assert!(matches!(check(&euro[..1]), Verdict::IncompleteTail(1)));
+        assert!(matches!(check("abc€".as_bytes()), Verdict::Valid));
+        assert!(matches!(check(b"abc\xC0"), Verdict::Invalid));
+    }
+}

@@ -656,7 +656,7 @@ fn deflate_config_strategy() -> impl Strategy<Value = DeflateConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: testkit::case_count(96), ..ProptestConfig::default() })]
 
     /// Arbitrary messages through a compressing client and server, both
     /// directions, any parameters, any chunking, arrive identical.

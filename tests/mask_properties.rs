@@ -1,6 +1,8 @@
 //! Every masking implementation against the scalar reference of RFC 6455 §5.3,
 //! for all short lengths, every phase and alignment, and random long inputs.
 
+mod testkit;
+
 use proptest::prelude::*;
 use wsmachine::mask::{apply_mask, apply_mask_scalar, copy_masked, extend_masked, MaskImpl};
 
@@ -137,7 +139,7 @@ fn available_lists_every_pass_this_cpu_has() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: testkit::case_count(256), ..ProptestConfig::default() })]
 
     #[test]
     fn fast_equals_scalar_on_random_input(

@@ -45,7 +45,7 @@ fn cases(n: u32) -> ProptestConfig {
         cases: std::env::var("MODEL_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(n),
+            .unwrap_or(testkit::case_count(n)),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/model.txt",
         ))),

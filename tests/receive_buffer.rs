@@ -2,6 +2,8 @@
 //! what `receive` does, for any read sizes, and keeps working across the
 //! buffer's compaction and growth.
 
+mod testkit;
+
 use proptest::prelude::*;
 use wsmachine::{Config, Connection, Event, ReceiveMode, Role};
 
@@ -17,7 +19,7 @@ fn messages(conn: &mut Connection, out: &mut Vec<Vec<u8>>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: testkit::case_count(128), ..ProptestConfig::default() })]
 
     #[test]
     fn same_messages_as_receive(

@@ -196,6 +196,39 @@ fn unanswered_close_ends_at_the_close_deadline() {
     assert!(server.should_close_transport());
 }
 
+/// Once our Close is out, only the close deadline runs: an unanswered
+/// keepalive Ping and the idle timeout no longer end the connection
+/// before the peer's Close can arrive.
+#[test]
+fn after_our_close_only_the_close_deadline_runs() {
+    let config = quiet()
+        .with_ping_interval(Some(secs(5)))
+        .with_pong_timeout(secs(3))
+        .with_idle_timeout(Some(secs(7)))
+        .with_close_timeout(Some(secs(30)));
+    let mut server = Connection::upgraded(Role::Server, config).unwrap();
+    server.handle_timeout(Timestamp::from_duration(secs(0)));
+    // The keepalive Ping at t=5 (its Pong would be due at t=8).
+    server.handle_timeout(Timestamp::from_duration(secs(5)));
+    assert_eq!(server.pending_output(), b"\x89\x04\x00\x00\x00\x01");
+    server.consume_output(6);
+    server.close(CloseCode::NORMAL, "").unwrap();
+    server.handle_timeout(Timestamp::from_duration(secs(6)));
+    assert_eq!(
+        server.poll_timeout().map(Timestamp::since_origin),
+        Some(secs(36))
+    );
+    // Past the Pong (t=8) and idle (t=7) deadlines: still waiting.
+    server.handle_timeout(Timestamp::from_duration(secs(20)));
+    assert_eq!(server.next_event(), None);
+    assert_eq!(server.ready_state(), ReadyState::Closing);
+    server.handle_timeout(Timestamp::from_duration(secs(36)));
+    assert_eq!(
+        server.next_event(),
+        Some(Event::Failed(Error::CloseTimeout))
+    );
+}
+
 #[test]
 fn answered_close_stops_the_close_deadline() {
     let config = quiet().with_close_timeout(Some(secs(4)));

@@ -90,9 +90,10 @@ impl ControlQueue {
         let mut at = 0;
         while let Some((kind, len)) = self.header(at) {
             let bytes = &self.records[at + 5..at + 5 + len];
+            // RAW is no opcode's bits, so it reads as no opcode.
             match OpCode::from_bits(kind) {
-                Some(opcode) if kind != RAW => emit(Record::Frame(opcode, bytes)),
-                _ => emit(Record::Raw(bytes)),
+                Some(opcode) => emit(Record::Frame(opcode, bytes)),
+                None => emit(Record::Raw(bytes)),
             }
             at += 5 + len;
         }
@@ -112,4 +113,118 @@ pub(crate) fn with<R>(shared: &Cell<ControlQueue>, f: impl FnOnce(&mut ControlQu
     let result = f(&mut queue);
     shared.set(queue);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// What `drain` hands out: the opcode (`None` for raw bytes) and bytes.
+    fn drained(queue: &mut ControlQueue) -> Vec<(Option<OpCode>, Vec<u8>)> {
+        let mut out = Vec::new();
+        queue.drain(|record| {
+            out.push(match record {
+                Record::Frame(opcode, bytes) => (Some(opcode), bytes.to_vec()),
+                Record::Raw(bytes) => (None, bytes.to_vec()),
+            })
+        });
+        out
+    }
+
+    #[test]
+    fn records_come_out_in_order_and_leave_the_queue_empty() {
+        let mut queue = ControlQueue::default();
+        assert!(queue.is_empty());
+        assert_eq!(queue.len(), 0);
+        queue.push_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        queue.push_pong(b"ping 1");
+        queue.push_close(&[0x03, 0xe8]);
+        queue.push_pong(b"");
+        assert!(!queue.is_empty());
+        // A 5-byte record header each, and the bytes.
+        assert_eq!(queue.len(), 4 * 5 + 28 + 6 + 2);
+        assert_eq!(
+            drained(&mut queue),
+            vec![
+                (None, b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()),
+                (Some(OpCode::Pong), b"ping 1".to_vec()),
+                (Some(OpCode::Close), vec![0x03, 0xe8]),
+                (Some(OpCode::Pong), vec![]),
+            ]
+        );
+        assert!(queue.is_empty());
+        assert_eq!(queue.len(), 0);
+        assert_eq!(drained(&mut queue), vec![]);
+    }
+
+    #[test]
+    fn pongs_past_the_bound_drop_the_oldest_pong_and_nothing_else() {
+        let mut queue = ControlQueue::default();
+        queue.push_close(&[0x03, 0xe8]);
+        // 16 Pongs of 120 bytes (125 with their headers): 7 + 2000 bytes.
+        for i in 0..16u8 {
+            queue.push_pong(&[i; 120]);
+        }
+        assert_eq!(queue.len(), 2007);
+        // Exactly up to the bound: kept, nothing dropped.
+        queue.push_pong(&[0xaa; 36]);
+        assert_eq!(queue.len(), MAX_PONG_BYTES);
+        // One more byte past it: the oldest Pong goes, the Close stays.
+        queue.push_pong(b"");
+        assert_eq!(queue.len(), MAX_PONG_BYTES - 125 + 5);
+        let mut expected = vec![(Some(OpCode::Close), vec![0x03, 0xe8])];
+        expected.extend((1..16u8).map(|i| (Some(OpCode::Pong), vec![i; 120])));
+        expected.push((Some(OpCode::Pong), vec![0xaa; 36]));
+        expected.push((Some(OpCode::Pong), vec![]));
+        assert_eq!(drained(&mut queue), expected);
+    }
+
+    #[test]
+    fn a_large_pong_drops_as_many_old_ones_as_it_needs() {
+        let mut queue = ControlQueue::default();
+        queue.push_raw(&[b'x'; 1900]);
+        // 23 one-byte Pongs (6 bytes each): 1905 + 138 bytes.
+        for i in 0..23u8 {
+            queue.push_pong(&[i]);
+        }
+        assert_eq!(queue.len(), 2043);
+        // 45 more bytes fit once 2043 is down to 2003: seven Pongs go.
+        queue.push_pong(&[0xaa; 40]);
+        assert_eq!(queue.len(), 2043 - 7 * 6 + 45);
+        let mut expected = vec![(None, vec![b'x'; 1900])];
+        expected.extend((7..23u8).map(|i| (Some(OpCode::Pong), vec![i])));
+        expected.push((Some(OpCode::Pong), vec![0xaa; 40]));
+        assert_eq!(drained(&mut queue), expected);
+    }
+
+    #[test]
+    fn the_raw_kind_is_no_opcode() {
+        assert_eq!(OpCode::from_bits(RAW), None);
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        let mut queue = ControlQueue::default();
+        queue.push_pong(b"a");
+        queue.push_close(b"");
+        queue.clear();
+        assert!(queue.is_empty());
+        assert_eq!(drained(&mut queue), vec![]);
+    }
+
+    #[test]
+    fn with_runs_on_the_shared_queue_and_puts_it_back() {
+        let shared = Cell::new(ControlQueue::default());
+        let len = with(&shared, |queue| {
+            queue.push_pong(b"abc");
+            queue.len()
+        });
+        assert_eq!(len, 8);
+        let mut queue = shared.take();
+        assert_eq!(
+            drained(&mut queue),
+            vec![(Some(OpCode::Pong), b"abc".to_vec())]
+        );
+    }
 }

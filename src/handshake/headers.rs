@@ -204,3 +204,112 @@ pub(crate) fn find_head_end(buf: &[u8], scanned: usize) -> Option<usize> {
     let from = scanned.saturating_sub(3);
     memchr::memmem::find(&buf[from..], b"\r\n\r\n").map(|i| from + i + 4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn every_status_has_its_reason_phrase() {
+        let table = [
+            (200, "OK"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (426, "Upgrade Required"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (501, "Not Implemented"),
+            (503, "Service Unavailable"),
+            (505, "HTTP Version Not Supported"),
+            (299, ""),
+            (599, ""),
+        ];
+        for (status, phrase) in table {
+            assert_eq!(reason_phrase(status), phrase, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_response_is_its_status_line_headers_and_body() {
+        let mut out = Vec::new();
+        write_http_response(&mut out, 403, &[("X-Why", "origin")], b"no");
+        assert_eq!(
+            out,
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\
+              X-Why: origin\r\n\r\nno"
+        );
+    }
+
+    #[test]
+    fn lists_split_at_commas_outside_quotes() {
+        let items: Vec<&str> = split_list(r#" a ,, b;x="1,2" ,c;y="q\",r", "#).collect();
+        assert_eq!(items, vec!["a", r#"b;x="1,2""#, r#"c;y="q\",r""#]);
+        // A backslash escapes only inside quotes.
+        let items: Vec<&str> = split_list(r#"a\,b,"c\\",d"#).collect();
+        assert_eq!(items, vec![r"a\", "b", r#""c\\""#, "d"]);
+        assert_eq!(split_list(" , ,").count(), 0);
+    }
+
+    #[test]
+    fn headers_are_found_by_any_case_and_listed_in_order() {
+        let headers = Headers::from_pairs([
+            ("Connection", &b"keep-alive, Upgrade"[..]),
+            ("X-One", b" 13 "),
+            ("connection", b"close"),
+            ("X-Bad", b"\xff"),
+        ]);
+        assert_eq!(headers.get("CONNECTION"), Some("keep-alive, Upgrade"));
+        assert_eq!(headers.get("x-bad"), None);
+        assert_eq!(headers.get("absent"), None);
+        let all: Vec<&[u8]> = headers.get_all("Connection").collect();
+        assert_eq!(all, vec![&b"keep-alive, Upgrade"[..], b"close"]);
+        let tokens: Vec<&str> = headers.tokens("connection").collect();
+        assert_eq!(tokens, vec!["keep-alive", "Upgrade", "close"]);
+        assert!(headers.has_token("Connection", "upgrade"));
+        assert!(!headers.has_token("Connection", "upgrad"));
+        assert!(headers.has_single_value("x-one", |v| v == b"13"));
+        assert!(!headers.has_single_value("x-one", |v| v == b" 13 "));
+        assert!(!headers.has_single_value("connection", |_| true));
+        assert!(!headers.has_single_value("absent", |_| true));
+        let names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, vec!["Connection", "X-One", "connection", "X-Bad"]);
+    }
+
+    #[test]
+    fn unsafe_header_names_and_values_are_refused() {
+        assert!(is_safe_header("X-Name", "any value: with colons"));
+        assert!(!is_safe_header("", "v"));
+        assert!(!is_safe_header("X Name", "v"));
+        assert!(!is_safe_header("X:Name", "v"));
+        assert!(!is_safe_header("X-Name\r", "v"));
+        for bad in ["a\rb", "a\nb", "a\0b"] {
+            assert!(!is_safe_header("X-Name", bad), "{bad:?}");
+        }
+        let mut out = Vec::new();
+        write_header(&mut out, "X-Name", "v");
+        assert_eq!(out, b"X-Name: v\r\n");
+    }
+
+    #[test]
+    fn the_head_end_is_found_wherever_the_search_resumes() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
+        let end = head.len() - 4;
+        // `scanned`: what an earlier, shorter read held (so at most all but
+        // the terminator's last byte), even if it ended inside the terminator.
+        for scanned in 0..end {
+            assert_eq!(find_head_end(&head[..scanned], 0), None);
+            assert_eq!(find_head_end(head, scanned), Some(end), "{scanned}");
+        }
+        assert_eq!(find_head_end(b"\r\n\r\n", 0), Some(4));
+    }
+}

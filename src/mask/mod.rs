@@ -47,6 +47,10 @@ fn rotate_key(key: [u8; 4], phase: usize) -> [u8; 4] {
 /// ```
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
+    // Equivalent mutant: `>=` made `<`. The threshold is checked again in
+    // `apply_mask_widest`, which leaves shorter data alone and returns
+    // false, so every length still ends up masked by one path or the other;
+    // the check here only saves a call. (.cargo/mutants.toml excludes it.)
     #[cfg(target_arch = "x86_64")]
     if data.len() >= x86::AVX512_FROM && x86::apply_mask_widest(data, key, phase) {
         return;
@@ -96,6 +100,9 @@ pub fn apply_mask_portable(data: &mut [u8], key: [u8; 4], phase: usize) {
 pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
     let len = dst.len().min(src.len());
     let (dst, src) = (&mut dst[..len], &src[..len]);
+    // Equivalent mutant: `>=` made `<`. The fused pass and copy-then-mask
+    // write the same bytes at every length (tests/mask_properties.rs); the
+    // threshold only picks the faster one. (.cargo/mutants.toml excludes it.)
     #[cfg(target_arch = "x86_64")]
     if len >= x86::COPY_FROM && x86::copy_masked_widest(dst, src, key, phase) {
         return;
@@ -216,6 +223,10 @@ impl MaskImpl {
     pub fn copy(self, dst: &mut [u8], src: &[u8], key: [u8; 4], phase: usize) {
         let len = dst.len().min(src.len());
         let (dst, src) = (&mut dst[..len], &src[..len]);
+        // Equivalent mutants: either arm below deleted, or `>=` made `<`.
+        // The pass is then skipped for the scalar copy further down, the
+        // fallback for a CPU without it, which writes the same bytes; only
+        // the time differs. (.cargo/mutants.toml excludes them.)
         #[cfg(target_arch = "x86_64")]
         {
             let level = match self {
@@ -229,6 +240,9 @@ impl MaskImpl {
             }
         }
         dst.copy_from_slice(src);
+        // Equivalent mutant: the Portable arm deleted. The scalar loop then
+        // masks the copy, to the same bytes (the portable loop's own are
+        // checked through `apply`). (.cargo/mutants.toml excludes it.)
         match self {
             MaskImpl::Portable => apply_mask_portable(dst, key, phase),
             _ => apply_mask_scalar(dst, key, phase),

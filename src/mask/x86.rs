@@ -22,12 +22,19 @@ pub(super) fn level() -> Level {
         use core::sync::atomic::{AtomicU8, Ordering};
         // 0: not detected yet; else 1 + the level.
         static DETECTED: AtomicU8 = AtomicU8::new(0);
+        // Equivalent mutants: any of the three cached arms deleted. That
+        // level is then detected again on each call, with the same answer;
+        // the cache only saves the detection's time. (.cargo/mutants.toml
+        // excludes them.)
         match DETECTED.load(Ordering::Relaxed) {
             3 => Level::Avx512,
             2 => Level::Avx2,
             1 => Level::Baseline,
             _ => {
                 let avx2 = std::is_x86_feature_detected!("avx2");
+                // Equivalent mutant: `&&` made `||`. Every CPU with
+                // AVX-512F has AVX2, so the two agree on every CPU there
+                // is. (.cargo/mutants.toml excludes it.)
                 let level = if avx2 && std::is_x86_feature_detected!("avx512f") {
                     Level::Avx512
                 } else if avx2 {
@@ -65,9 +72,16 @@ const AVX2_FROM: usize = 512;
 /// returns false (nothing done).
 #[inline]
 pub(super) fn apply_mask_widest(data: &mut [u8], key: [u8; 4], phase: usize) -> bool {
-    match level() {
-        // SAFETY: `level()` detected AVX-512F and AVX2 (or they are
-        // enabled at compile time), what `mask_avx512` is built for.
+    apply_mask_at(level(), data, key, phase)
+}
+
+/// [`apply_mask_widest`] with a given level, capped at the CPU's (so a
+/// test can take the AVX2 arm on an AVX-512 CPU too).
+#[inline]
+fn apply_mask_at(level: Level, data: &mut [u8], key: [u8; 4], phase: usize) -> bool {
+    match level.min(self::level()) {
+        // SAFETY: capped at `level()`, which detected AVX-512F and AVX2 (or
+        // they are enabled at compile time), what `mask_avx512` is built for.
         Level::Avx512 if data.len() >= AVX512_FROM => unsafe { mask_avx512(data, key, phase) },
         // SAFETY: as above, for AVX2 and `mask_avx2`.
         Level::Avx2 if data.len() >= AVX2_FROM => unsafe { mask_avx2(data, key, phase) },
@@ -364,6 +378,9 @@ pub(super) fn extend_masked_widest(
     // of the buffer); the CPU has the pass's features (`level()`).
     unsafe {
         let out = dst.spare_ptr();
+        // Equivalent mutant: the AVX-512 arm deleted. The AVX2 pass then
+        // writes the same bytes, more slowly. (.cargo/mutants.toml
+        // excludes it.)
         match level {
             Level::Avx512 => copy_avx512(out, src, key, phase),
             _ => copy_avx2(out, src, key, phase),
@@ -494,4 +511,107 @@ copy_pass! {
     /// writes.
     #[target_feature(enable = "avx2")]
     fn copy_avx2(__m256i, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_xor_si256, copy_short_sse2)
+}
+
+/// Which pass each entry point picks, on the CPU the tests run on: the
+/// bytes alone cannot tell (every pass makes the same ones), so these ask
+/// the dispatch itself. Each pass's bytes are checked against the scalar
+/// reference in tests/mask_properties.rs.
+#[cfg(test)]
+#[cfg(feature = "std")] // the CPU detection needs std
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn cpu_level() -> Level {
+        if std::is_x86_feature_detected!("avx512f") {
+            Level::Avx512
+        } else if std::is_x86_feature_detected!("avx2") {
+            Level::Avx2
+        } else {
+            Level::Baseline
+        }
+    }
+
+    fn masked(data: &[u8], phase: usize) -> Vec<u8> {
+        let mut out = data.to_vec();
+        super::super::apply_mask_scalar(&mut out, KEY, phase);
+        out
+    }
+
+    #[test]
+    fn level_is_the_cpus_on_every_call() {
+        // The first call detects and caches, the later ones read the cache.
+        for _ in 0..3 {
+            assert_eq!(level(), cpu_level());
+        }
+    }
+
+    #[test]
+    fn each_vector_pass_takes_what_reaches_its_threshold() {
+        let cpu = cpu_level();
+        for (level, from) in [(Level::Avx512, AVX512_FROM), (Level::Avx2, AVX2_FROM)] {
+            if cpu < level {
+                continue;
+            }
+            // The AVX-512 threshold is where apply_mask starts asking.
+            for len in [AVX512_FROM, from - 1, from, from + 1] {
+                let source: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let mut data = source.clone();
+                let done = apply_mask_at(level, &mut data, KEY, 3);
+                assert_eq!(done, len >= from, "{level:?} len {len}");
+                let expected = if done {
+                    masked(&source, 3)
+                } else {
+                    source.clone()
+                };
+                assert_eq!(data, expected, "{level:?} len {len}");
+                if level == cpu {
+                    let mut widest = source.clone();
+                    assert_eq!(apply_mask_widest(&mut widest, KEY, 3), done, "len {len}");
+                    assert_eq!(widest, expected, "widest, len {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_pass_runs_where_the_cpu_has_it() {
+        let source: Vec<u8> = (0..700).map(|i| (i * 13) as u8).collect();
+        for (has, pass) in [
+            (
+                cpu_level() >= Level::Avx512,
+                try_avx512 as fn(&mut [u8], [u8; 4], usize) -> bool,
+            ),
+            (cpu_level() >= Level::Avx2, try_avx2),
+        ] {
+            let mut data = source.clone();
+            assert_eq!(pass(&mut data, KEY, 1), has);
+            let expected = if has {
+                masked(&source, 1)
+            } else {
+                source.clone()
+            };
+            assert_eq!(data, expected);
+        }
+    }
+
+    #[test]
+    fn the_fused_copies_run_where_the_cpu_has_avx2() {
+        let has = cpu_level() >= Level::Avx2;
+        let source: Vec<u8> = (0..300).map(|i| (i * 5) as u8).collect();
+        let mut copy = alloc::vec![0u8; source.len()];
+        assert_eq!(copy_masked_widest(&mut copy, &source, KEY, 2), has);
+        let mut extended = alloc::vec![9u8];
+        assert_eq!(extend_masked_widest(&mut extended, &source, KEY, 2), has);
+        if has {
+            assert_eq!(copy, masked(&source, 2));
+            assert_eq!(extended[0], 9);
+            assert_eq!(extended[1..], masked(&source, 2));
+        } else {
+            assert_eq!(extended, [9]);
+        }
+    }
 }

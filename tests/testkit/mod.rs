@@ -8,11 +8,21 @@ use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use std::fmt;
 use wsmachine::{Accept, ClientRequest, Config, Connection, Event};
 
-/// `n` cases per property; failing inputs are saved (and replayed first) in
-/// `file`, under `proptest-regressions/`.
+/// `n`, or `WSMACHINE_MAX_CASES` when that is smaller: the mutation runs
+/// (`.cargo/mutants.toml`) cap every property so that testing one mutant
+/// takes seconds. Plain `cargo test` runs the full count.
+pub fn case_count(n: u32) -> u32 {
+    std::env::var("WSMACHINE_MAX_CASES")
+        .ok()
+        .and_then(|cap| cap.parse().ok())
+        .map_or(n, |cap: u32| n.min(cap))
+}
+
+/// `n` cases per property (see [`case_count`]); failing inputs are saved
+/// (and replayed first) in `file`, under `proptest-regressions/`.
 pub fn cases(n: u32, file: &'static str) -> ProptestConfig {
     ProptestConfig {
-        cases: n,
+        cases: case_count(n),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
         ..ProptestConfig::default()
     }
