@@ -5,7 +5,8 @@
 //! frames queued), the control queue between them (`control`: what the
 //! receive path must send itself), and the state both read (`link`); `time`
 //! acts on the deadlines (`deadlines` says which apply, `crate::timers`
-//! keeps them); the handshake's rules are `crate::handshake`. See `ARCHITECTURE.md` for how data flows.
+//! keeps them); the handshake's rules are `crate::handshake`. See
+//! `ARCHITECTURE.md` for how data flows.
 
 mod control;
 mod deadlines;
