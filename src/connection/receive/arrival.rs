@@ -186,6 +186,10 @@ mod tests {
         (first_part, processed(&server) - start)
     }
 
+    /// The mode, the frames received and read before, the first byte of the
+    /// frame, and what `unmasked_on_arrival` gives.
+    type Case<'a> = (ReceiveMode, &'a [u8], u8, (u32, usize));
+
     /// Payload arriving into the empty buffer with its header, or continuing
     /// a frame whose buffered bytes are all read, is unmasked while it is
     /// copied in, unless it is text read as a stream (validated in place,
@@ -193,7 +197,7 @@ mod tests {
     /// frame with it fails when read here, with no extension agreed.
     #[test]
     fn payload_unmasked_on_arrival() {
-        let cases: &[(ReceiveMode, &[u8], u8, (u32, usize))] = &[
+        let cases: &[Case] = &[
             (Message, &[], 0x81, (50, 30)),
             (Message, &[], 0x82, (50, 30)),
             (Stream, &[], 0x82, (50, 30)),
