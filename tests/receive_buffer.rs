@@ -180,3 +180,24 @@ fn bytes_after_the_end_are_not_buffered() {
     server.commit_received(1);
     assert_eq!(server.buffered_input(), 0);
 }
+
+/// Reads into the buffer leave zeroed room behind; a frame that then
+/// arrives by copy into the empty buffer is written into that room.
+#[test]
+fn copied_frames_use_the_room_left_by_reads() {
+    let mut client =
+        Connection::upgraded(Role::Client, Config::default().with_mask_seed(Some(7))).unwrap();
+    let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    client.send_binary(&[1; 10]).unwrap();
+    let wire = client.pending_output().to_vec();
+    client.consume_output(wire.len());
+    let buffer = server.receive_buffer(4096);
+    buffer[..wire.len()].copy_from_slice(&wire);
+    server.commit_received(wire.len());
+    let mut got = Vec::new();
+    messages(&mut server, &mut got);
+    client.send_binary(&[2; 300]).unwrap();
+    server.receive(client.pending_output());
+    messages(&mut server, &mut got);
+    assert_eq!(got, [vec![1; 10], vec![2; 300]]);
+}
