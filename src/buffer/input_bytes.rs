@@ -95,6 +95,9 @@ impl InputBuffer {
 
     /// At least `min` bytes of room after the filled part.
     pub(crate) fn spare(&mut self, min: usize) -> &mut [u8] {
+        // Equivalent mutant: `<=`. Room of exactly `min` (at least 1) is
+        // initialized room, which reaches the capacity (it falls short only
+        // right after a growth, empty): reserving and resizing do nothing.
         if self.buf.len() - self.tail < min {
             self.reserve(min);
             // Zero the whole allocation's room at once: the next reads use
@@ -109,6 +112,8 @@ impl InputBuffer {
     /// live bytes to the front of an unshared allocation rather than
     /// growing when that is enough.
     pub(crate) fn reserve(&mut self, additional: usize) {
+        // Equivalent mutant: `<=`. With exactly enough capacity nothing grows;
+        // the room is only cut back to be zeroed again (time, not bytes).
         if self.buf.capacity() - self.tail < additional {
             self.buf.truncate(self.tail);
             self.buf.reserve(additional);
@@ -137,6 +142,9 @@ impl InputBuffer {
     /// unmasked with `key`: one look for room for both.
     pub(crate) fn extend_header_masked(&mut self, header: &[u8], payload: &[u8], key: [u8; 4]) {
         let total = header.len() + payload.len();
+        // Equivalent mutants: `<=` (room of exactly `total` is the whole
+        // initialized room, and writing past the end makes the same bytes),
+        // and `+ tail`: arrival calls this only on an empty buffer.
         if self.buf.len() - self.tail < total {
             self.reserve(total);
             self.buf.truncate(self.tail);
@@ -153,6 +161,8 @@ impl InputBuffer {
     }
 
     fn append(&mut self, bytes: &[u8], mask: Option<([u8; 4], usize)>) {
+        // Equivalent mutant: `<=`. Room of exactly the length is the whole
+        // initialized room: writing past its end makes the same bytes.
         if self.buf.len() - self.tail < bytes.len() {
             self.reserve(bytes.len());
             self.buf.truncate(self.tail);
@@ -182,5 +192,70 @@ impl InputBuffer {
         self.buf.copy_within(0..at, n);
         self.buf.advance(n);
         self.tail -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty input buffer keeps up to twice the retained size through
+    /// any number of small rounds (a large read on top of a partial frame
+    /// goes a little past it), and up to the retained size when it is told
+    /// to let a large allocation go; above that, it gives the memory back.
+    #[test]
+    fn empty_buffer_keeps_what_it_may() {
+        for (size, kept_through_rounds, kept_if_large) in [
+            (RETAIN_CAPACITY, true, true),
+            (RETAIN_CAPACITY + 1, true, false),
+            (2 * RETAIN_CAPACITY, true, false),
+            (2 * RETAIN_CAPACITY + 1, false, false),
+        ] {
+            let mut input = InputBuffer::new();
+            input.reserve(size);
+            assert_eq!(input.allocated, size);
+            for _ in 0..40 {
+                input.extend(&[1; 100]);
+                input.consume(100);
+            }
+            assert_eq!(
+                input.allocated == size,
+                kept_through_rounds,
+                "{size}, rounds"
+            );
+
+            let mut input = InputBuffer::new();
+            input.reserve(size);
+            input.release_if_large();
+            assert_eq!(input.allocated == size, kept_if_large, "{size}, if large");
+        }
+    }
+
+    /// Growing by appends counts too: a buffer that grew past twice the
+    /// retained size, a piece at a time, gives it back after small rounds.
+    #[test]
+    fn appends_grow_the_counted_allocation() {
+        let mut input = InputBuffer::new();
+        for _ in 0..3 {
+            input.extend(&[1; RETAIN_CAPACITY]);
+            assert!(input.allocated >= input.len());
+        }
+        input.consume(input.len());
+        for _ in 0..40 {
+            input.extend(&[1; 100]);
+            input.consume(100);
+        }
+        assert!(input.buf.capacity() < RETAIN_CAPACITY);
+    }
+
+    /// The room offered is at least what was asked for, and no more than
+    /// the allocation holds.
+    #[test]
+    fn room_is_within_the_allocation() {
+        let mut input = InputBuffer::new();
+        input.extend(&[1; 1000]);
+        let room = input.spare(1000).len();
+        assert!(room >= 1000);
+        assert!(input.len() + room <= input.allocated, "{room}");
     }
 }

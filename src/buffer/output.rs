@@ -252,3 +252,30 @@ impl OutputQueue {
         owned.payloads.push_back(Owned { before, payload });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty output queue keeps up to 64 KiB through any number of
+    /// small rounds; above that, it gives the memory back.
+    #[test]
+    fn empty_buffers_keep_up_to_64_kib() {
+        for (size, kept) in [
+            (40 * 1024, true),
+            (RETAIN_CAPACITY, true),
+            (100 * 1024, false),
+        ] {
+            let mut queue = OutputQueue::default();
+            queue.write_with(size, |buf| buf.resize(size, 1));
+            queue.consume(size);
+            for _ in 0..40 {
+                queue.extend(&[2; 100]);
+                queue.consume(100);
+            }
+            queue.release_if_large();
+            let capacity = queue.bytes.buf.capacity();
+            assert_eq!(capacity >= size, kept, "{capacity} left of {size}");
+        }
+    }
+}

@@ -78,4 +78,19 @@ mod tests {
         shrink.saw(100);
         assert!(!shrink.release(RETAIN_CAPACITY, RETAIN_CAPACITY));
     }
+
+    /// A round that reaches the retained size exactly is still small.
+    #[test]
+    fn a_round_at_the_retained_size_is_small() {
+        let mut shrink = Shrink::new();
+        let big = 1 << 20;
+        for round in 1..=SMALL_ROUNDS {
+            shrink.saw(RETAIN_CAPACITY);
+            assert_eq!(shrink.release(big, RETAIN_CAPACITY), round == SMALL_ROUNDS);
+        }
+        for _ in 1..=SMALL_ROUNDS {
+            shrink.saw(RETAIN_CAPACITY + 1);
+            assert!(!shrink.release(big, RETAIN_CAPACITY));
+        }
+    }
 }
