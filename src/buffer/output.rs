@@ -278,4 +278,42 @@ mod tests {
             assert_eq!(capacity >= size, kept, "{capacity} left of {size}");
         }
     }
+
+    /// A queue whose front was consumed moves its live bytes to the front
+    /// rather than grow, when that makes the room.
+    #[test]
+    fn room_comes_from_the_consumed_front_before_growing() {
+        let mut queue = ByteQueue::default();
+        queue.extend(&[1; 1000]);
+        assert!(!queue.is_empty());
+        let capacity = queue.buf.capacity();
+        queue.consume(900);
+        assert_eq!((queue.head, queue.len()), (900, 100));
+        // Fits only once the 900 consumed bytes are gone.
+        let more = capacity - 100;
+        queue.extend(&alloc::vec![2; more]);
+        assert_eq!(queue.buf.capacity(), capacity, "grew instead of moving");
+        assert_eq!(queue.head, 0);
+        assert_eq!(queue.len(), 100 + more);
+        assert!(queue.live()[..100].iter().all(|&b| b == 1));
+        assert!(queue.live()[100..].iter().all(|&b| b == 2));
+    }
+
+    /// With room at the end, the live bytes move only when the consumed
+    /// front is at least as large as they are: moving less than it frees.
+    #[test]
+    fn live_bytes_move_when_the_consumed_front_outweighs_them() {
+        for (consumed, moves) in [(1000, false), (2047, false), (2048, true), (3000, true)] {
+            let mut queue = ByteQueue::default();
+            queue.extend(&[1; 4096]);
+            queue.buf.reserve(4096);
+            queue.consume(consumed);
+            let live = queue.len();
+            queue.extend(&[2; 10]);
+            assert_eq!(queue.head == 0, moves, "{consumed} consumed");
+            assert_eq!(queue.len(), live + 10);
+            assert!(queue.live()[..live].iter().all(|&b| b == 1));
+            assert_eq!(&queue.live()[live..], &[2; 10]);
+        }
+    }
 }
