@@ -63,6 +63,8 @@ impl ByteQueue {
     /// Makes room for `additional` bytes at the end, moving the live bytes to
     /// the front first when that avoids growing.
     fn reserve(&mut self, additional: usize) {
+        // Equivalent mutant: `self.head >= 0` moves the bytes onto
+        // themselves when nothing was consumed; only the time differs.
         if self.head > 0
             && (self.buf.capacity() - self.buf.len() < additional || self.head >= self.len())
         {
@@ -297,6 +299,42 @@ mod tests {
         assert_eq!(queue.len(), 100 + more);
         assert!(queue.live()[..100].iter().all(|&b| b == 1));
         assert!(queue.live()[100..].iter().all(|&b| b == 2));
+    }
+
+    /// Without room at the end, the live bytes move even when the consumed
+    /// front is smaller than they are; with exactly the room needed, they
+    /// stay.
+    #[test]
+    fn live_bytes_move_when_the_room_falls_short() {
+        let mut queue = ByteQueue::default();
+        queue.extend(&[1; 1000]);
+        let capacity = queue.buf.capacity();
+        queue.consume(400);
+        // The room left at the end, exactly: nothing moves.
+        queue.extend(&alloc::vec![2; capacity - 1000]);
+        assert_eq!((queue.head, queue.buf.capacity()), (400, capacity));
+        // One byte more than the end has: the 600 + fill live bytes move
+        // forward into the 400 consumed ones, and nothing grows.
+        queue.extend(&[3]);
+        assert_eq!((queue.head, queue.buf.capacity()), (0, capacity));
+        assert_eq!(queue.len(), capacity - 400 + 1);
+        assert!(queue.live()[..600].iter().all(|&b| b == 1));
+        assert_eq!(queue.live().last(), Some(&3));
+    }
+
+    /// Bytes queued before an owned payload come out before it.
+    #[cfg(feature = "bytes")]
+    #[test]
+    fn the_first_chunk_is_what_was_queued_first() {
+        let mut queue = OutputQueue::default();
+        queue.extend(b"head");
+        queue.push_owned(bytes::Bytes::from_static(b"payload"));
+        queue.extend(b"tail");
+        assert_eq!(queue.first_chunk(), b"head");
+        queue.consume(4);
+        assert_eq!(queue.first_chunk(), b"payload");
+        queue.consume(7);
+        assert_eq!(queue.first_chunk(), b"tail");
     }
 
     /// With room at the end, the live bytes move only when the consumed
