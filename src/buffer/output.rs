@@ -337,6 +337,26 @@ mod tests {
         assert_eq!(queue.first_chunk(), b"tail");
     }
 
+    /// A slice too short for every piece gets the first pieces, in order,
+    /// and no more.
+    #[cfg(feature = "bytes")]
+    #[test]
+    fn chunks_fill_at_most_the_slice_given() {
+        let mut queue = OutputQueue::default();
+        queue.extend(b"head");
+        queue.push_owned(bytes::Bytes::from_static(b"payload"));
+        queue.extend(b"tail");
+        for (room, expected) in [
+            (1, &[&b"head"[..]][..]),
+            (2, &[&b"head"[..], &b"payload"[..]][..]),
+            (3, &[&b"head"[..], &b"payload"[..], &b"tail"[..]][..]),
+        ] {
+            let mut out: alloc::vec::Vec<&[u8]> = alloc::vec![&[]; room];
+            assert_eq!(queue.chunks(&mut out), expected.len(), "room {room}");
+            assert_eq!(&out[..], expected, "room {room}");
+        }
+    }
+
     /// With room at the end, the live bytes move only when the consumed
     /// front is at least as large as they are: moving less than it frees.
     #[test]
