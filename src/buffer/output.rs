@@ -322,14 +322,21 @@ mod tests {
         assert_eq!(queue.live().last(), Some(&3));
     }
 
-    /// Bytes queued before an owned payload come out before it.
+    /// "head", then an owned "payload", then "tail".
     #[cfg(feature = "bytes")]
-    #[test]
-    fn the_first_chunk_is_what_was_queued_first() {
+    fn head_payload_tail() -> OutputQueue {
         let mut queue = OutputQueue::default();
         queue.extend(b"head");
         queue.push_owned(bytes::Bytes::from_static(b"payload"));
         queue.extend(b"tail");
+        queue
+    }
+
+    /// Bytes queued before an owned payload come out before it.
+    #[cfg(feature = "bytes")]
+    #[test]
+    fn the_first_chunk_is_what_was_queued_first() {
+        let mut queue = head_payload_tail();
         assert_eq!(queue.first_chunk(), b"head");
         queue.consume(4);
         assert_eq!(queue.first_chunk(), b"payload");
@@ -342,10 +349,7 @@ mod tests {
     #[cfg(feature = "bytes")]
     #[test]
     fn chunks_fill_at_most_the_slice_given() {
-        let mut queue = OutputQueue::default();
-        queue.extend(b"head");
-        queue.push_owned(bytes::Bytes::from_static(b"payload"));
-        queue.extend(b"tail");
+        let queue = head_payload_tail();
         for (room, expected) in [
             (1, &[&b"head"[..]][..]),
             (2, &[&b"head"[..], &b"payload"[..]][..]),
