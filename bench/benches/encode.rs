@@ -14,6 +14,10 @@
 //!     `pending_output()` is written once per batch and `consume_output`
 //!     called (one transport write per event-loop turn).
 //!     `wsmachine/flush_each` writes and consumes after every message.
+//!     With `--features owned`, `wsmachine/owned` calls `send(Message::Binary)`
+//!     with a prebuilt `Bytes` cloned per message (what the tokio and blocking
+//!     front-ends call; a server queues a payload of 512 bytes or more by
+//!     reference), then writes the output's pieces once per batch.
 //!     `wsmachine/send_vectored` uses `send_vectored`: the machine returns the
 //!     header, the caller writes header + payload from its own buffer (one
 //!     vectored write, no copy into the output queue; a client's payload is
@@ -76,6 +80,29 @@ fn wsm_batch(
             sink.put(conn.pending_output());
             conn.consume_output(n);
         }
+    }
+}
+
+/// One batch of wsmachine `send(Message::Binary)` calls, then every piece
+/// of the output written once (the writer's vectored write).
+#[cfg(feature = "owned")]
+fn wsm_owned_batch(conn: &mut Connection, sink: &mut CopySink, bytes: &Bytes, batch: usize) {
+    for _ in 0..batch {
+        conn.send(wsmachine::Message::Binary(black_box(bytes).clone()))
+            .unwrap();
+    }
+    loop {
+        let mut chunks: [&[u8]; 64] = [&[]; 64];
+        let count = conn.pending_output_chunks(&mut chunks);
+        if count == 0 {
+            break;
+        }
+        let mut written = 0;
+        for chunk in &chunks[..count] {
+            sink.put(chunk);
+            written += chunk.len();
+        }
+        conn.consume_output(written);
     }
 }
 
@@ -168,6 +195,19 @@ fn encode(c: &mut Criterion) {
                 };
                 group.bench_function(name, |b| {
                     b.iter(|| wsm_batch(&mut conn, &mut sink, &payload, batch, flush_each))
+                });
+            }
+
+            // wsmachine: owned messages, the front-ends' call.
+            #[cfg(feature = "owned")]
+            {
+                let mut conn = Connection::upgraded(role, Config::default()).unwrap();
+                let mut sink = CopySink::new();
+                let bytes = Bytes::from(payload.clone());
+                wsm_owned_batch(&mut conn, &mut sink, &bytes, batch);
+                assert_eq!(sink.written, expected, "wsmachine/owned {side} {label}");
+                group.bench_function("wsmachine/owned", |b| {
+                    b.iter(|| wsm_owned_batch(&mut conn, &mut sink, &bytes, batch))
                 });
             }
 
