@@ -117,15 +117,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn poll_write_out(&mut self, writer: &Waker) -> Poll<io::Result<()>> {
         let mut cx = Context::from_waker(writer);
         loop {
-            let first = self.conn.pending_output().len();
-            if first == 0 {
+            // Counts what the receive path queued too, before it joins.
+            let total = self.conn.buffered_amount();
+            let out = self.conn.pending_output();
+            if out.is_empty() {
                 break;
             }
             // One piece (no shared payloads queued): a plain write, which
             // costs the kernel less than a vectored one.
-            let total = self.conn.buffered_amount();
-            let written = if first == total {
-                let out = self.conn.pending_output();
+            let written = if out.len() == total {
                 ready!(Pin::new(&mut self.stream).poll_write(&mut cx, out))?
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];

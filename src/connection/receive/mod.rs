@@ -63,10 +63,22 @@ impl<'a> Receiver<'a> {
         if let Some(high) = self.backpressure_change() {
             return Some(Ready::Backpressure(high));
         }
-        if self.state.events_paused {
+        if self.state.events_paused || self.between_frames_with_nothing_buffered() {
             return None;
         }
         self.step()
+    }
+
+    /// The usual answer when the caller asks again before reading more: an
+    /// open connection between frames with no input has no event, and
+    /// saying so without a step keeps that call cheap. (A step would reach
+    /// `NeedInput` and the same `None`; with the input ended it would fail
+    /// the connection, so that case takes the step.)
+    fn between_frames_with_nothing_buffered(&self) -> bool {
+        self.input.len() == 0
+            && self.state.frame.is_none()
+            && !self.state.input_ended
+            && self.link.is_open()
     }
 
     /// A text message that arrived as one whole frame is validated here, in
