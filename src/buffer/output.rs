@@ -332,7 +332,8 @@ mod tests {
         queue
     }
 
-    /// Bytes queued before an owned payload come out before it.
+    /// Bytes queued before an owned payload come out before it, and the
+    /// length counts what is left of each piece as it is written.
     #[cfg(feature = "bytes")]
     #[test]
     fn the_first_chunk_is_what_was_queued_first() {
@@ -340,8 +341,13 @@ mod tests {
         assert_eq!(queue.first_chunk(), b"head");
         queue.consume(4);
         assert_eq!(queue.first_chunk(), b"payload");
-        queue.consume(7);
+        assert_eq!(queue.len(), 11);
+        queue.consume(3);
+        assert_eq!(queue.first_chunk(), b"load");
+        assert_eq!(queue.len(), 8);
+        queue.consume(4);
         assert_eq!(queue.first_chunk(), b"tail");
+        assert_eq!(queue.len(), 4);
     }
 
     /// A slice too short for every piece gets the first pieces, in order,
@@ -358,6 +364,35 @@ mod tests {
             let mut out: alloc::vec::Vec<&[u8]> = alloc::vec![&[]; room];
             assert_eq!(queue.chunks(&mut out), expected.len(), "room {room}");
             assert_eq!(&out[..], expected, "room {room}");
+        }
+    }
+
+    /// Every piece of the output in order, as one vectored write takes it.
+    #[cfg(feature = "bytes")]
+    fn all_pieces(queue: &OutputQueue) -> alloc::vec::Vec<u8> {
+        let mut out: alloc::vec::Vec<&[u8]> = alloc::vec![&[]; 16];
+        let count = queue.chunks(&mut out);
+        out[..count].concat()
+    }
+
+    /// A second owned payload queued after part of what came before the
+    /// first was written still comes after the bytes queued between them:
+    /// the count of bytes placed before owned payloads follows what is
+    /// written.
+    #[cfg(feature = "bytes")]
+    #[test]
+    fn bytes_written_before_an_owned_payload_leave_later_ones_in_place() {
+        for written in [1, 4, 9] {
+            let mut queue = OutputQueue::default();
+            queue.extend(b"0123456789");
+            queue.push_owned(bytes::Bytes::from_static(b"first"));
+            queue.consume(written);
+            queue.extend(b"between");
+            queue.push_owned(bytes::Bytes::from_static(b"second"));
+            queue.extend(b"after");
+            let expected = [&b"0123456789"[written..], b"firstbetweensecondafter"].concat();
+            assert_eq!(all_pieces(&queue), expected, "{written} written");
+            assert_eq!(queue.len(), expected.len(), "{written} written");
         }
     }
 
