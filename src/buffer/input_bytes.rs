@@ -16,10 +16,15 @@ pub(crate) struct InputBuffer {
     buf: BytesMut,
     tail: usize,
     /// The allocation's size when last grown: `capacity()` only counts
-    /// what lies ahead of the consumed front.
+    /// what lies ahead of the consumed front. [`ADOPTED`] for a part of a
+    /// reader's allocation (see `adopt`).
     allocated: usize,
     shrink: Shrink,
 }
+
+/// `allocated` of a buffer that is a part of a reader's allocation (kept
+/// in that field so the connection does not grow by a flag).
+const ADOPTED: usize = usize::MAX;
 
 impl InputBuffer {
     pub(crate) fn new() -> Self {
@@ -69,6 +74,14 @@ impl InputBuffer {
     pub(crate) fn clear(&mut self) {
         self.buf.advance(self.tail);
         self.tail = 0;
+        if self.allocated == ADOPTED {
+            // Let the reader's allocation go: an idle connection must not
+            // hold a share of it.
+            let shrink = self.shrink;
+            *self = InputBuffer::new();
+            self.shrink = shrink;
+            return;
+        }
         // A 64 KiB read on top of a partial frame grows the buffer a little
         // past 64 KiB: twice the retained size leaves room for that.
         if self.shrink.release(self.allocated, 2 * RETAIN_CAPACITY) {
@@ -106,6 +119,19 @@ impl InputBuffer {
             self.buf.resize(room, 0);
         }
         &mut self.buf[self.tail..]
+    }
+
+    /// Takes `bytes` as the buffer, in place, when it is empty: a reader
+    /// that read them into a part of its own allocation (one shared by
+    /// many connections) hands them over without a copy, and payloads split
+    /// off share that allocation. The part is let go as soon as it empties;
+    /// more room for a frame that continues is an allocation of our own.
+    pub(crate) fn adopt(&mut self, bytes: BytesMut) {
+        debug_assert_eq!(self.tail, 0, "adopting into a buffer that holds bytes");
+        self.tail = bytes.len();
+        self.buf = bytes;
+        self.allocated = ADOPTED;
+        self.shrink.saw(self.tail);
     }
 
     /// Room for `additional` more bytes after the filled part, moving the

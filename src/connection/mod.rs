@@ -312,6 +312,37 @@ impl Connection {
         self.receiver().feed(bytes);
     }
 
+    /// Takes in bytes read from the transport in a buffer of their own
+    /// (feature `bytes`). When nothing is buffered they are kept where they
+    /// are, not copied, and owned payloads ([`next_owned_event`]) are split
+    /// off their allocation; otherwise they are copied as by
+    /// [`receive`](Self::receive). A reader that reads many connections
+    /// into one large buffer hands each its part (`split_to`): the part is
+    /// let go once its bytes are consumed, so an idle connection holds none
+    /// of it, while a payload handed out keeps the whole allocation alive
+    /// until it is dropped.
+    ///
+    /// [`next_owned_event`]: Self::next_owned_event
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use wsmachine::{Config, Connection, Message, OwnedEvent, Role};
+    /// let mut client = Connection::upgraded(Role::Client, Config::default()).unwrap();
+    /// // Two reads landed in one buffer; each connection gets its part.
+    /// let mut shared = BytesMut::from(&b"\x82\x03abc\x82\x01z"[..]);
+    /// client.receive_owned(shared.split_to(5));
+    /// let Some(OwnedEvent::Message(Message::Binary(payload))) = client.next_owned_event() else {
+    ///     panic!("a binary message")
+    /// };
+    /// assert_eq!(&payload[..], b"abc");
+    /// assert_eq!(client.buffered_input(), 0);
+    /// ```
+    #[cfg(feature = "bytes")]
+    pub fn receive_owned(&mut self, bytes: bytes::BytesMut) {
+        self.timers.received |= !bytes.is_empty();
+        self.receiver().feed_buffer(bytes);
+    }
+
     /// Zero-copy receive, step one: room for at least `min` bytes to read
     /// the transport straight into; then report the count with
     /// [`commit_received`](Self::commit_received). Saves the copy

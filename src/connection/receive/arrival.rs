@@ -28,6 +28,22 @@ impl<'a> Receiver<'a> {
         }
     }
 
+    /// Takes in bytes read from the transport into a buffer of their own:
+    /// kept where they are when nothing is buffered (payloads are then
+    /// unmasked in place when read), copied in otherwise.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn feed_buffer(&mut self, bytes: bytes::BytesMut) {
+        self.apply_release();
+        if !self.reads() {
+            return;
+        }
+        if self.input.len() == 0 {
+            self.input.adopt(bytes);
+        } else {
+            self.feed(&bytes);
+        }
+    }
+
     /// Room to read the transport into, for [`commit`](Self::commit).
     pub(crate) fn into_room(mut self, min: usize) -> &'a mut [u8] {
         self.apply_release();
