@@ -5,25 +5,41 @@
 use crate::message::{CloseFrame, Message, OwnedEvent};
 use crate::ws_error::WsError;
 use crate::{Connection, Timestamp};
+use bytes::BytesMut;
 use core::future::Future as _;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll, Waker};
 use core::time::Duration;
 use std::io::{self, IoSlice};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// Bytes asked of the transport per read into the machine's own buffer
 /// (the rest of a frame that has begun).
 const READ_SIZE: usize = 16 * 1024;
 
-/// The buffer reads at a message boundary go into, one per thread: an idle
-/// connection keeps no read buffer of its own, and what arrives is copied
-/// into the machine's buffer at the size it has.
-const SCRATCH_SIZE: usize = 64 * 1024;
+/// The buffer reads at a message boundary go into, one per thread, like
+/// uWebSockets' per-loop receive buffer: an idle connection keeps no read
+/// buffer of its own, and the bytes stay in memory the cache has seen.
+/// A small read is copied into the machine's buffer and its room reused;
+/// a larger one is handed over in place ([`Connection::receive_owned`]),
+/// so its payloads are unmasked where the kernel put them and leave as
+/// `Bytes` without a copy. Once every such part is dropped the allocation
+/// is taken up again from its start; while one is held, the next reads
+/// go into a fresh allocation.
+const SHARED_SIZE: usize = 64 * 1024;
+
+/// Reads at least this long are handed over in place rather than copied:
+/// a payload kept by the application then holds at most
+/// `SHARED_SIZE / ADOPT_MIN` times its size.
+const ADOPT_MIN: usize = 4 * 1024;
+
+/// The least room a read at a message boundary is offered; below it the
+/// shared buffer starts over.
+const SHARED_MIN_ROOM: usize = 16 * 1024;
 
 std::thread_local! {
-    static SCRATCH: core::cell::RefCell<Vec<u8>> = core::cell::RefCell::new(vec![0; SCRATCH_SIZE]);
+    static SHARED: core::cell::RefCell<BytesMut> = core::cell::RefCell::new(BytesMut::new());
 }
 
 /// Output pieces handed to one vectored write.
@@ -216,19 +232,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         reported
     }
 
-    /// One read: into the thread's scratch buffer at a message boundary
-    /// (then copied into the machine's buffer at the size it has), straight
-    /// into the machine's buffer when a frame has begun.
+    /// One read: into the thread's shared buffer at a message boundary,
+    /// straight into the machine's buffer when a frame has begun.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let read = if self.conn.buffered_input() == 0 {
-            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                Ok(mut scratch) => {
-                    let mut buf = ReadBuf::new(&mut scratch[..]);
-                    let read = ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf));
-                    let n = buf.filled().len();
-                    self.conn.receive(&scratch[..n]);
-                    Poll::Ready(read.map(|()| n))
-                }
+            SHARED.with(|shared| match shared.try_borrow_mut() {
+                Ok(mut shared) => self.poll_read_shared(cx, &mut shared),
                 // A stream that reads through another WebSocket on this thread.
                 Err(_) => self.poll_read_direct(cx),
             })
@@ -246,6 +255,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         self.tick();
         Poll::Ready(())
+    }
+
+    /// One read into the thread's shared buffer (into its spare
+    /// capacity: nothing is zeroed), then copied or handed over.
+    fn poll_read_shared(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        if shared.capacity() < SHARED_MIN_ROOM {
+            // Starts over: the same allocation if no part of it is held.
+            shared.reserve(SHARED_SIZE);
+        }
+        // Cancel safe: a read that is not ready has read nothing.
+        let read = ready!(core::pin::pin!(self.stream.read_buf(shared)).poll(cx));
+        let n = shared.len();
+        if n >= ADOPT_MIN {
+            self.conn.receive_owned(shared.split());
+        } else {
+            self.conn.receive(shared);
+            shared.clear();
+        }
+        Poll::Ready(read)
     }
 
     /// One read straight into the machine's buffer.

@@ -29,6 +29,15 @@
 //! [`Config::output_high_water`](crate::Config::output_high_water), and a
 //! caller that stops calling `recv` stops the reading, so the peer's writes
 //! block in TCP.
+//!
+//! Memory: an idle connection holds no read buffer. Every connection of a
+//! thread reads into one 64 KiB buffer of that thread's; a read of 4 KiB or
+//! more is handed to the machine in place, so the payloads it carries are
+//! unmasked where the kernel put them and [`recv`](WebSocket::recv) returns
+//! them without a copy. Such a message keeps the thread's buffer alive
+//! while it is held (later reads go to a fresh one), so a message kept for
+//! long can hold up to 64 KiB: copy it (`Bytes::copy_from_slice`) if you
+//! keep many. Smaller reads are copied and their room reused at once.
 
 mod client;
 mod driver;
