@@ -72,7 +72,6 @@ pub(crate) struct Driver<S> {
     origin: Instant,
     /// One timer, moved with `reset` rather than re-created.
     sleep: Option<Pin<Box<Sleep>>>,
-    sleep_at: Option<Instant>,
     /// The waker the armed timer was last polled with.
     sleep_waker: Option<Waker>,
     ending: Ending,
@@ -102,7 +101,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             stream,
             origin: Instant::now(),
             sleep: None,
-            sleep_at: None,
             sleep_waker: None,
             ending: Ending::Open,
             give_up_at: None,
@@ -306,9 +304,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// but left to fire early, once, and then set to the deadline of the
     /// moment. Between moves the timer is not polled again as long as the
     /// same task waits on it: it still holds that task's waker.
+    /// When the timer is set to fire.
+    fn sleep_at(&self) -> Option<Instant> {
+        self.sleep.as_ref().map(|sleep| sleep.deadline())
+    }
+
     fn poll_sleep(&mut self, cx: &mut Context<'_>, when: Instant) -> Poll<()> {
         loop {
-            let early_enough = self.sleep_at.is_some_and(|at| at <= when);
+            let early_enough = self.sleep_at().is_some_and(|at| at <= when);
             let sleep = match &mut self.sleep {
                 Some(sleep) if early_enough && !sleep.is_elapsed() => sleep,
                 // Fired, or set later than `when`.
@@ -317,7 +320,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         return Poll::Ready(());
                     }
                     sleep.as_mut().reset(when);
-                    self.sleep_at = Some(when);
                     self.sleep_waker = None;
                     sleep
                 }
@@ -325,7 +327,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     if when <= Instant::now() {
                         return Poll::Ready(());
                     }
-                    self.sleep_at = Some(when);
                     self.sleep_waker = None;
                     self.sleep.insert(Box::pin(tokio::time::sleep_until(when)))
                 }
@@ -344,7 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             self.sleep_waker = None;
             // Fired early, at a deadline since moved later: set it again.
-            if self.sleep_at.is_some_and(|at| at >= when) {
+            if self.sleep_at().is_some_and(|at| at >= when) {
                 return Poll::Ready(());
             }
         }

@@ -42,6 +42,7 @@
 mod client;
 mod driver;
 mod reconnect;
+mod sending;
 mod server;
 mod socket;
 mod split;

@@ -1,11 +1,13 @@
 //! [`WebSocket`]: one connection over one stream, for one task.
 
 use super::driver::Driver;
+use super::sending::Queue;
 use super::split::{self, RecvHalf, SendHalf};
 use crate::frontend::deliverable;
 use crate::message::{CloseFrame, Message, OwnedEvent, PreparedMessage};
 use crate::ws_error::WsError;
 use crate::{CloseCode, Connection, ReadyState};
+use core::future::Future;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 use core::time::Duration;
@@ -32,8 +34,13 @@ const MAX_HELD: usize = 1024;
 pub struct WebSocket<S> {
     pub(crate) driver: Driver<S>,
     receive_control: bool,
-    /// Messages read while `ping` waited for its Pong.
-    held: VecDeque<Message>,
+    /// Messages read while `ping` waited for its Pong (boxed: rare, and
+    /// an idle connection should not carry an empty queue's 32 bytes).
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes, not 32, in every idle connection"
+    )]
+    held: Option<Box<VecDeque<Message>>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
@@ -47,7 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         WebSocket {
             driver,
             receive_control: false,
-            held: VecDeque::new(),
+            held: None,
         }
     }
 
@@ -70,7 +77,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// [`recv`](Self::recv) as a poll function.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, WsError>>> {
-        if let Some(message) = self.held.pop_front() {
+        if let Some(message) = self.held.as_mut().and_then(|held| held.pop_front()) {
             return Poll::Ready(Some(Ok(message)));
         }
         let writer = cx.waker();
@@ -90,9 +97,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Cancel safe: the message is queued whole or not at all; once queued
     /// it is written even if this future is dropped (by the next call that
     /// drives the socket).
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), WsError> {
-        self.feed(message).await?;
-        self.flush().await
+    pub fn send(
+        &mut self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), WsError>> + '_ {
+        Queue::new(self, message.into(), true)
     }
 
     /// Queues a message without writing it yet: a batch of `feed`s followed
@@ -100,11 +109,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// vectored write. Waits while the output is above the high-water mark.
     ///
     /// Cancel safe, like [`send`](Self::send).
-    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), WsError> {
-        let message = message.into();
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
-        self.driver.conn.send(message)?;
-        Ok(())
+    pub fn feed(
+        &mut self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), WsError>> + '_ {
+        Queue::new(self, message.into(), false)
     }
 
     /// Queues a prepared (broadcast) message and writes it.
@@ -123,7 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_flush_out(cx)).await
     }
 
-    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    pub(super) fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         match ready!(self.driver.poll_write_out(cx.waker())) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(error) => Poll::Ready(Err(self.driver.fail_io(error))),
@@ -132,7 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Ready once a message may be queued: the connection is open and the
     /// output at or below the high-water mark (writing meanwhile).
-    fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    pub(super) fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         loop {
             if self.driver.conn.ready_state() != ReadyState::Open {
                 return Poll::Ready(Err(WsError::Closed));
@@ -170,12 +179,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     } if answer == payload => return Poll::Ready(Ok(rtt)),
                     event => {
                         if let Some(message) = deliverable(event, self.receive_control) {
-                            if self.held.len() >= MAX_HELD {
+                            let held = self.held.get_or_insert_with(Box::default);
+                            if held.len() >= MAX_HELD {
                                 return Poll::Ready(Err(WsError::Send(
                                     crate::SendError::OutputFull,
                                 )));
                             }
-                            self.held.push_back(message);
+                            held.push_back(message);
                         }
                     }
                 }
@@ -241,7 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// tasks. The receive half drives the socket (reads, deadlines, Pongs);
     /// the send halves queue and write.
     pub fn split(self) -> (RecvHalf<S>, SendHalf<S>) {
-        split::split(self.driver, self.receive_control, self.held)
+        let held = self.held.map(|held| *held).unwrap_or_default();
+        split::split(self.driver, self.receive_control, held)
     }
 }
 
