@@ -299,16 +299,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(())
     }
 
+    /// When the timer is set to fire (read from the timer, not kept
+    /// beside it: 16 bytes less in every connection).
+    fn sleep_at(&self) -> Option<Instant> {
+        self.sleep.as_ref().map(|sleep| sleep.deadline())
+    }
+
     /// Sleeps until `when` on the one timer. The keepalive deadline moves
     /// later with every message received; the timer is not moved with it
     /// but left to fire early, once, and then set to the deadline of the
     /// moment. Between moves the timer is not polled again as long as the
     /// same task waits on it: it still holds that task's waker.
-    /// When the timer is set to fire.
-    fn sleep_at(&self) -> Option<Instant> {
-        self.sleep.as_ref().map(|sleep| sleep.deadline())
-    }
-
     fn poll_sleep(&mut self, cx: &mut Context<'_>, when: Instant) -> Poll<()> {
         loop {
             let early_enough = self.sleep_at().is_some_and(|at| at <= when);
