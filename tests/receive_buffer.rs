@@ -201,3 +201,42 @@ fn copied_frames_use_the_room_left_by_reads() {
     messages(&mut server, &mut got);
     assert_eq!(got, [vec![1; 10], vec![2; 300]]);
 }
+
+/// Large messages copied in one after another, in 64 KiB reads that run
+/// from one into the next, are all read from the same memory: the buffer
+/// is grown to what a message needs, not to twice that (which put every
+/// other message in its second half, and twice the memory through the
+/// cache).
+#[test]
+fn large_messages_in_a_row_reuse_the_same_memory() {
+    let mut client =
+        Connection::upgraded(Role::Client, Config::default().with_mask_seed(Some(5))).unwrap();
+    let mut server = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    let payload = vec![9u8; 1 << 20];
+    for _ in 0..6 {
+        client.send_binary(&payload).unwrap();
+    }
+    let wire = client.pending_output().to_vec();
+    let mut starts = Vec::new();
+    for chunk in wire.chunks(64 * 1024) {
+        server.receive(chunk);
+        while let Some(event) = server.next_event() {
+            let Event::Binary(bytes) = event else {
+                panic!("a binary message, got {event:?}");
+            };
+            assert_eq!(bytes.len(), payload.len());
+            starts.push(bytes.as_ptr() as usize);
+        }
+    }
+    assert_eq!(starts.len(), 6);
+    // Past the first message (the buffer grows for it), each starts where
+    // the one before did, give or take the frame header moved with it.
+    for pair in starts[1..].windows(2) {
+        assert!(
+            pair[0].abs_diff(pair[1]) < 64,
+            "{:#x} then {:#x}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

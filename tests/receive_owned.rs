@@ -217,3 +217,29 @@ proptest! {
         prop_assert_eq!(conn.buffered_input(), 0);
     }
 }
+
+#[test]
+fn a_connection_grown_for_large_messages_copies_into_its_own_buffer() {
+    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let wire = encode_frame(0x82, &large, Some(KEY));
+    let mut conn = server();
+    conn.receive_owned(BytesMut::from(&wire[..64 * 1024]));
+    conn.receive(&wire[64 * 1024..]);
+    match conn.next_owned_event() {
+        Some(OwnedEvent::Message(Message::Binary(bytes))) => assert_eq!(bytes, large),
+        other => panic!("the large message, got {other:?}"),
+    }
+    // The next read is copied into the buffer that grew (kept by the
+    // hysteresis), not taken in place: the shared buffer is free at once.
+    let small = encode_frame(0x82, &[3; 10_000], Some(KEY));
+    let mut shared = shared_after(0, &small);
+    conn.receive_owned(shared.split_to(small.len()));
+    assert!(
+        shared.try_reclaim(64 * 1024),
+        "the part was kept, not copied"
+    );
+    match conn.next_owned_event() {
+        Some(OwnedEvent::Message(Message::Binary(bytes))) => assert_eq!(&bytes[..], &[3; 10_000]),
+        other => panic!("the small message, got {other:?}"),
+    }
+}

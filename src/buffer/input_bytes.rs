@@ -22,6 +22,9 @@ pub(crate) struct InputBuffer {
     shrink: Shrink,
 }
 
+/// Growths of this many bytes or more are made exactly (see `reserve`).
+const EXACT_FROM: usize = 64 * 1024;
+
 /// `allocated` of a buffer that is a part of a reader's allocation (kept
 /// in that field so the connection does not grow by a flag).
 const ADOPTED: usize = usize::MAX;
@@ -134,6 +137,12 @@ impl InputBuffer {
         self.shrink.saw(self.tail);
     }
 
+    /// Whether the buffer holds an allocation of its own grown past the
+    /// retained size (for large messages, kept a while by the hysteresis).
+    pub(crate) fn holds_large(&self) -> bool {
+        self.allocated != ADOPTED && self.allocated > RETAIN_CAPACITY
+    }
+
     /// Room for `additional` more bytes after the filled part, moving the
     /// live bytes to the front of an unshared allocation rather than
     /// growing when that is enough.
@@ -142,7 +151,17 @@ impl InputBuffer {
         // the room is only cut back to be zeroed again (time, not bytes).
         if self.buf.capacity() - self.tail < additional {
             self.buf.truncate(self.tail);
-            self.buf.reserve(additional);
+            if additional < EXACT_FROM || self.buf.try_reclaim(additional) {
+                self.buf.reserve(additional);
+            } else {
+                // Large, and no room to take up again: exactly what is
+                // asked, as the Vec build does. `reserve` would double, and
+                // a buffer twice a large message takes every other message
+                // in its second half: twice the memory through the cache.
+                let mut grown = BytesMut::with_capacity(self.tail + additional);
+                grown.extend_from_slice(&self.buf);
+                self.buf = grown;
+            }
             self.allocated = self.buf.capacity();
         }
     }

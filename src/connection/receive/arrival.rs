@@ -30,14 +30,17 @@ impl<'a> Receiver<'a> {
 
     /// Takes in bytes read from the transport into a buffer of their own:
     /// kept where they are when nothing is buffered (payloads are then
-    /// unmasked in place when read), copied in otherwise.
+    /// unmasked in place when read), copied in otherwise. Also copied into
+    /// an allocation grown for large messages: a connection that receives
+    /// them keeps reading into it rather than growing a new one (and
+    /// zeroing it) for each.
     #[cfg(feature = "bytes")]
     pub(crate) fn feed_buffer(&mut self, bytes: bytes::BytesMut) {
         self.apply_release();
         if !self.reads() {
             return;
         }
-        if self.input.len() == 0 {
+        if self.input.len() == 0 && !self.input.holds_large() {
             self.input.adopt(bytes);
         } else {
             self.feed(&bytes);
