@@ -35,8 +35,10 @@ const SHARED_SIZE: usize = 64 * 1024;
 const ADOPT_MIN: usize = 4 * 1024;
 
 /// The least room a read at a message boundary is offered; below it the
-/// shared buffer starts over.
-const SHARED_MIN_ROOM: usize = 16 * 1024;
+/// shared buffer starts over. A message that does not fit the room is cut,
+/// and the rest goes to a buffer of the connection's own (an allocation and
+/// a copy): with half the buffer, messages up to 32 KiB never are.
+const SHARED_MIN_ROOM: usize = SHARED_SIZE / 2;
 
 std::thread_local! {
     static SHARED: core::cell::RefCell<BytesMut> = core::cell::RefCell::new(BytesMut::new());
