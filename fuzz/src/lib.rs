@@ -178,6 +178,11 @@ pub struct Harness {
     /// The close code a failure must have put on the wire.
     expected_close: Option<u16>,
     sent_close: bool,
+    /// A reader's buffer that reads are taken from in place
+    /// (`receive_owned`), like the tokio front-end's per-thread buffer.
+    shared: bytes::BytesMut,
+    /// How many reads were fed: each goes in by one of the three ways.
+    reads: usize,
 }
 
 impl Harness {
@@ -218,6 +223,8 @@ impl Harness {
             failure: None,
             expected_close: None,
             sent_close: false,
+            shared: bytes::BytesMut::new(),
+            reads: 0,
         };
         h.conn.handle_timeout(Timestamp::from_duration(h.now));
         h
@@ -270,7 +277,22 @@ impl Harness {
     fn feed(&mut self, bytes: &[u8]) {
         // The caller's side of the contract: read only when the machine wants it.
         if self.conn.wants_read() {
-            self.conn.receive(bytes);
+            // Reads take each way in by turns (copied, taken in place from
+            // a shared buffer, read into the machine's room), and every
+            // invariant checked below must hold whichever it was.
+            self.reads += 1;
+            match self.reads % 3 {
+                0 => self.conn.receive(bytes),
+                1 => {
+                    self.shared.extend_from_slice(bytes);
+                    self.conn.receive_owned(self.shared.split());
+                }
+                _ => {
+                    let room = self.conn.receive_buffer(bytes.len());
+                    room[..bytes.len()].copy_from_slice(bytes);
+                    self.conn.commit_received(bytes.len());
+                }
+            }
             self.conn.handle_timeout(Timestamp::from_duration(self.now));
         }
     }
