@@ -75,6 +75,12 @@ fn the_connection_lets_its_part_go_once_it_is_consumed() {
         shared.try_reclaim(64 * 1024),
         "the idle connection still holds a part"
     );
+    // An empty part (still a share of the allocation) is not kept.
+    shared.extend_from_slice(b"x");
+    let mut empty = shared.split();
+    empty.clear();
+    conn.receive_owned(empty);
+    assert!(shared.try_reclaim(64 * 1024), "an empty part is kept");
 }
 
 #[test]

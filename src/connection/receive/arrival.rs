@@ -40,6 +40,11 @@ impl<'a> Receiver<'a> {
         if !self.reads() {
             return;
         }
+        if bytes.is_empty() {
+            // Nothing to take, and an empty part would still hold the
+            // reader's allocation.
+            return;
+        }
         if self.input.len() == 0 && !self.input.holds_large() {
             self.input.adopt(bytes);
         } else {
