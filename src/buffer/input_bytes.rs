@@ -104,7 +104,8 @@ impl InputBuffer {
     /// Releases the allocation if it is empty and larger than what an
     /// empty buffer may keep.
     pub(crate) fn release_if_large(&mut self) {
-        if self.allocated > RETAIN_CAPACITY {
+        // An adopted part is let go as soon as it empties (`clear`).
+        if self.holds_large() {
             self.release_if_empty();
         }
     }

@@ -29,9 +29,10 @@ const READ_SIZE: usize = 16 * 1024;
 /// go into a fresh allocation.
 const SHARED_SIZE: usize = 64 * 1024;
 
-/// Reads at least this long are handed over in place rather than copied:
-/// a payload kept by the application then holds at most
-/// `SHARED_SIZE / ADOPT_MIN` times its size.
+/// Reads at least this long are handed over in place rather than copied.
+/// A message kept by the application holds the whole buffer while it
+/// lives; below this size the copy is cheap, and a read of small messages
+/// alone pins nothing.
 const ADOPT_MIN: usize = 4 * 1024;
 
 /// The least room a read at a message boundary is offered; below it the
