@@ -114,6 +114,40 @@ fn a_large_text_frame_taken_owned_in_pieces_arrives_whole() {
     }
 }
 
+/// A text message of one frame that takes several reads, taken owned, is
+/// handed out from where it was read, like a binary one, not copied into a
+/// buffer of its own on the way (it is validated read by read all the same:
+/// the tests below). Borrowed events gather it into the text buffer, whose
+/// `&str` then needs no second look.
+#[test]
+fn a_text_frame_longer_than_one_read_taken_owned_stays_where_it_was_read() {
+    let text = mixed_text(20 * 1024);
+    let frame = text_frame(text.as_bytes());
+    let mut conn = Connection::upgraded(Role::Server, Config::default()).unwrap();
+    // Room for the whole frame, so the buffer never moves to grow.
+    let room = conn.receive_buffer(frame.len());
+    let (room_start, room_len) = (room.as_ptr() as usize, room.len());
+    let mut handed_out = None;
+    for piece in frame.chunks(4096) {
+        conn.receive_buffer(piece.len())[..piece.len()].copy_from_slice(piece);
+        conn.commit_received(piece.len());
+        match conn.next_owned_event() {
+            Some(OwnedEvent::Message(Message::Text(got))) => {
+                assert_eq!(got.as_str(), text);
+                handed_out = Some(got.as_str().as_ptr() as usize);
+            }
+            None => {}
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let at = handed_out.expect("the message");
+    assert!(
+        at >= room_start && at + text.len() <= room_start + room_len,
+        "the text is at {at:#x}, the reads went to {room_start:#x}..{:#x}",
+        room_start + room_len
+    );
+}
+
 #[test]
 fn invalid_utf8_fails_as_soon_as_it_arrives_not_when_the_frame_is_whole() {
     let mut payload = mixed_text(200 * 1024).into_bytes();

@@ -39,7 +39,7 @@ use control::ControlQueue;
 use core::cell::Cell;
 use core::time::Duration;
 use link::{Link, Phase};
-use receive::{Handshake, Ready, RxState};
+use receive::{Handshake, RxState};
 use send::SendPath;
 
 /// A WebSocket connection, client or server, without any I/O.
@@ -380,13 +380,8 @@ impl Connection {
     /// needed. The event borrows the connection; to answer while holding
     /// it, use [`split_mut`](Self::split_mut).
     pub fn next_event(&mut self) -> Option<Event<'_>> {
-        let ready = self.next_ready()?;
+        let ready = self.receiver().next_ready(false)?;
         Some(self.receiver().into_materialized(ready))
-    }
-
-    /// A step of the receive path, up to the next event.
-    fn next_ready(&mut self) -> Option<Ready> {
-        self.receiver().next_ready()
     }
 
     /// The next event with its payload owned (feature `bytes`): a message
@@ -406,7 +401,7 @@ impl Connection {
     /// ```
     #[cfg(feature = "bytes")]
     pub fn next_owned_event(&mut self) -> Option<crate::message::OwnedEvent> {
-        let ready = self.next_ready()?;
+        let ready = self.receiver().next_ready(true)?;
         Some(self.receiver().owned(ready))
     }
 

@@ -24,7 +24,8 @@ impl Receiver<'_> {
         }
         let stream = config.receive_mode == ReceiveMode::Stream;
         // One byte over a limit is enough to know it is exceeded.
-        let frame_budget = (config.max_frame_size + 1).saturating_sub(state.incoming.frame_content);
+        let frame_budget =
+            (config.max_frame_size + 1).saturating_sub(state.incoming.frame_progress);
         let budget = if stream {
             INFLATE_STEP.min(frame_budget)
         } else {
@@ -54,8 +55,8 @@ impl Receiver<'_> {
             }
         }
         let produced = state.message.len() - before;
-        state.incoming.frame_content += produced;
-        if state.incoming.frame_content > config.max_frame_size {
+        state.incoming.frame_progress += produced;
+        if state.incoming.frame_progress > config.max_frame_size {
             return Step::Event(self.fail(Error::FrameTooLarge));
         }
         if !stream && state.message.len() > config.max_message_size {

@@ -170,7 +170,7 @@ impl Receiver<'_> {
                 });
             }
             state.incoming.declared += len;
-            state.incoming.frame_content = 0;
+            state.incoming.frame_progress = 0;
         }
         // Drop the header; in stream mode, glue a carried partial character to
         // the payload that completes it.
@@ -246,6 +246,7 @@ impl Receiver<'_> {
             && config.receive_mode == ReceiveMode::Message
             && available == frame.remaining
             && frame.remaining == state.incoming.declared
+            && state.incoming.frame_progress == 0
         {
             // The whole message is here: unmask what arrival did not and
             // hand it out; text is validated once, by the check that yields it.
@@ -262,6 +263,13 @@ impl Receiver<'_> {
             });
         }
         if kind == MessageKind::Text && config.receive_mode == ReceiveMode::Message {
+            // Begun in place, or not begun (nothing of the frame gathered
+            // into the text buffer yet) and the caller takes events owned.
+            let in_place = state.incoming.frame_progress > 0
+                || (state.taking_owned && frame.remaining == state.incoming.declared);
+            if single_frame && !state.incoming.compressed && in_place {
+                return self.step_text_in_place(frame, available);
+            }
             return self.step_text(frame, available);
         }
         if available > frame.processed {
@@ -350,11 +358,47 @@ impl Receiver<'_> {
         }
     }
 
-    /// Text in message mode that is not one whole frame at the first look:
-    /// each piece is unmasked, validated (fail-fast) and moved into the text
-    /// buffer by the one check that yields its `&str`, so the finished
-    /// message needs no second look. A character split between pieces waits
-    /// in the validator.
+    /// A text message of one frame that is not whole at the first look
+    /// (message mode): it stays in the input, like a binary one, and each
+    /// read's bytes are unmasked and validated (fail-fast) while they are
+    /// still in the cache; the finished message is handed out from the
+    /// input without a copy and without a second look at the bytes (the
+    /// owned event trusts this validation). A character split between
+    /// reads waits in the validator.
+    fn step_text_in_place(&mut self, mut frame: FrameState, available: usize) -> Step {
+        let state = &mut *self.state;
+        debug_assert_eq!(state.carried, 0, "message mode carries nothing");
+        let piece = &mut self.input.live_mut()[..available];
+        if let Some(key) = frame.mask {
+            // Arrival may have unmasked the first `processed` bytes.
+            let unmasked = frame.processed.min(available);
+            apply_mask(&mut piece[unmasked..], key, frame.phase as usize + unmasked);
+        }
+        frame.processed = available;
+        let fresh = &piece[state.incoming.frame_progress..];
+        if state.incoming.utf8.feed(fresh).is_err() {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        state.incoming.frame_progress = available;
+        if frame.remaining > available {
+            state.frame = Some(frame);
+            return Step::NeedInput;
+        }
+        if !state.incoming.utf8.is_complete() {
+            return Step::Event(self.fail(Error::InvalidUtf8));
+        }
+        state.frame = None;
+        state.incoming = Incoming::default();
+        state.release.consume = available;
+        Step::Event(Ready::Message(MessageKind::Text, Payload::Input(available)))
+    }
+
+    /// Text in message mode that is not one whole frame at the first look,
+    /// in several frames or taken as borrowed events: each piece is
+    /// unmasked, validated (fail-fast) and moved into the text buffer by the
+    /// one check that yields its `&str`, so the finished message needs no
+    /// second look. A character split between pieces waits in the
+    /// validator.
     fn step_text(&mut self, mut frame: FrameState, available: usize) -> Step {
         let state = &mut *self.state;
         if frame.remaining > available && state.text.len() + available >= RESERVE_AFTER {

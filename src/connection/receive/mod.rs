@@ -41,7 +41,7 @@ impl<'a> Receiver<'a> {
 
     /// [`next_event`](Self::next_event) for the whole borrow.
     pub(crate) fn into_event(mut self) -> Option<Event<'a>> {
-        let ready = self.next_ready()?;
+        let ready = self.next_ready(false)?;
         Some(self.into_materialized(ready))
     }
 
@@ -55,7 +55,9 @@ impl<'a> Receiver<'a> {
 
     /// Everything before an event borrows the buffers: the previous event's
     /// release, a timeout or backpressure change to report, then a step.
-    pub(crate) fn next_ready(&mut self) -> Option<Ready> {
+    /// `owned`: the event will be taken owned.
+    pub(crate) fn next_ready(&mut self, owned: bool) -> Option<Ready> {
+        self.state.taking_owned = owned;
         self.apply_release();
         if let Some(error) = self.state.timed_out.take() {
             return Some(Ready::Failed(error));

@@ -11,7 +11,7 @@ use bytes::Bytes;
 impl Receiver<'_> {
     /// The next event with its payload owned.
     pub fn next_owned_event(&mut self) -> Option<OwnedEvent> {
-        let ready = self.next_ready()?;
+        let ready = self.next_ready(true)?;
         Some(self.owned(ready))
     }
 

@@ -65,8 +65,13 @@ pub(crate) struct Incoming {
     pub(crate) utf8: Utf8Validator,
     /// Bytes announced so far by the message's frame headers.
     pub(crate) declared: usize,
-    /// Compressed messages: bytes inflated from the current frame.
-    pub(crate) frame_content: usize,
+    /// How far the current frame has come, in the one sense its kind
+    /// needs (one field for both keeps every connection 8 bytes smaller):
+    /// for a compressed message, bytes inflated from the frame; for a text
+    /// message of one uncompressed frame kept in the input (message mode,
+    /// longer than one read), payload bytes validated so far (see
+    /// `step_text_in_place`).
+    pub(crate) frame_progress: usize,
 }
 
 /// Where the payload of a ready event lives.
@@ -153,6 +158,11 @@ pub(crate) struct RxState {
     pub(crate) error: Option<Error>,
     /// The output's backpressure state as last reported.
     pub(crate) reported_backpressure: bool,
+    /// The caller's last call asked for an owned event: a text frame longer
+    /// than one read then stays in the input to leave it without a copy
+    /// (`step_text_in_place`); a borrowed one is gathered into the text
+    /// buffer, whose `&str` costs no second look.
+    pub(crate) taking_owned: bool,
     /// When the reassembly buffers give back what they grew to.
     pub(crate) shrink: crate::buffer::Shrink,
     /// Payload bytes of the frame at the front of the input that arrival
