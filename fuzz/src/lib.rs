@@ -183,6 +183,9 @@ pub struct Harness {
     shared: bytes::BytesMut,
     /// How many reads were fed: each goes in by one of the three ways.
     reads: usize,
+    /// How many events were asked for: once open, borrowed and owned
+    /// calls take turns (they take different paths for long text).
+    calls: usize,
 }
 
 impl Harness {
@@ -225,6 +228,7 @@ impl Harness {
             sent_close: false,
             shared: bytes::BytesMut::new(),
             reads: 0,
+            calls: 0,
         };
         h.conn.handle_timeout(Timestamp::from_duration(h.now));
         h
@@ -299,6 +303,17 @@ impl Harness {
 
     fn drain_events(&mut self, open_before: bool) {
         loop {
+            self.calls += 1;
+            // The handshake request needs the borrowed event (its head).
+            if self.calls % 2 == 0 && self.conn.ready_state() != ReadyState::Connecting {
+                match self.conn.next_owned_event() {
+                    Some(event) => {
+                        self.check_owned(event, open_before);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             let Some(event) = self.conn.next_event() else { break };
             assert!(self.failure.is_none(), "event {event:?} after failure {:?}", self.failure);
             match event {
@@ -332,6 +347,48 @@ impl Harness {
                 Event::Ping(p) | Event::Pong { payload: p, .. } => assert!(p.len() <= 125),
                 _ => {}
             }
+        }
+    }
+
+    /// The checks `drain_events` makes, for an owned event; and received
+    /// text, which an owned event trusts the receive path to have
+    /// validated, is valid by std's own check.
+    fn check_owned(&mut self, event: wsmachine::OwnedEvent, open_before: bool) {
+        use wsmachine::{Message, OwnedEvent};
+        assert!(self.failure.is_none(), "event {event:?} after failure {:?}", self.failure);
+        match event {
+            OwnedEvent::Failed(error) => {
+                self.failure = Some(error);
+                let aborted = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
+                if open_before && !self.sent_close && !aborted {
+                    self.expected_close = error.close_code().map(|c| c.0);
+                }
+                assert_eq!(self.conn.ready_state(), ReadyState::Closed);
+            }
+            OwnedEvent::Message(Message::Close(frame)) => {
+                if let Some(frame) = frame {
+                    assert!(frame.code.is_valid_on_wire());
+                    assert!(core::str::from_utf8(frame.reason.as_bytes()).is_ok());
+                }
+                assert_eq!(self.conn.ready_state(), ReadyState::Closed);
+            }
+            OwnedEvent::Message(Message::Text(text)) => {
+                assert!(core::str::from_utf8(text.as_bytes()).is_ok(), "text that is not UTF-8");
+                assert_ne!(self.conn.ready_state(), ReadyState::Connecting);
+            }
+            OwnedEvent::Chunk { kind, data, .. } => {
+                if kind == MessageKind::Text {
+                    assert!(core::str::from_utf8(&data).is_ok(), "a text chunk that is not UTF-8");
+                }
+                assert_ne!(self.conn.ready_state(), ReadyState::Connecting);
+            }
+            OwnedEvent::Message(Message::Binary(_)) => {
+                assert_ne!(self.conn.ready_state(), ReadyState::Connecting);
+            }
+            OwnedEvent::Message(Message::Ping(p) | Message::Pong(p)) | OwnedEvent::Pong { payload: p, .. } => {
+                assert!(p.len() <= 125)
+            }
+            _ => {}
         }
     }
 
