@@ -317,14 +317,7 @@ impl Harness {
             let Some(event) = self.conn.next_event() else { break };
             assert!(self.failure.is_none(), "event {event:?} after failure {:?}", self.failure);
             match event {
-                Event::Failed(error) => {
-                    self.failure = Some(error);
-                    let aborted = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
-                    if open_before && !self.sent_close && !aborted {
-                        self.expected_close = error.close_code().map(|c| c.0);
-                    }
-                    assert_eq!(self.conn.ready_state(), ReadyState::Closed);
-                }
+                Event::Failed(error) => self.failed(error, open_before),
                 Event::HandshakeRequest(request) => {
                     let chat = request.protocols().any(|p| p == "chat");
                     let upgrade = request.is_websocket_upgrade();
@@ -350,6 +343,16 @@ impl Harness {
         }
     }
 
+    /// The connection failed: which Close it must have put on the wire.
+    fn failed(&mut self, error: Error, open_before: bool) {
+        self.failure = Some(error);
+        let aborted = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
+        if open_before && !self.sent_close && !aborted {
+            self.expected_close = error.close_code().map(|c| c.0);
+        }
+        assert_eq!(self.conn.ready_state(), ReadyState::Closed);
+    }
+
     /// The checks `drain_events` makes, for an owned event; and received
     /// text, which an owned event trusts the receive path to have
     /// validated, is valid by std's own check.
@@ -357,14 +360,7 @@ impl Harness {
         use wsmachine::{Message, OwnedEvent};
         assert!(self.failure.is_none(), "event {event:?} after failure {:?}", self.failure);
         match event {
-            OwnedEvent::Failed(error) => {
-                self.failure = Some(error);
-                let aborted = error == Error::KeepaliveTimeout && self.config.abort_on_keepalive_timeout;
-                if open_before && !self.sent_close && !aborted {
-                    self.expected_close = error.close_code().map(|c| c.0);
-                }
-                assert_eq!(self.conn.ready_state(), ReadyState::Closed);
-            }
+            OwnedEvent::Failed(error) => self.failed(error, open_before),
             OwnedEvent::Message(Message::Close(frame)) => {
                 if let Some(frame) = frame {
                     assert!(frame.code.is_valid_on_wire());
