@@ -6,30 +6,36 @@ use crate::timers::{Deadline, Lengths, Timers};
 
 /// How long each deadline runs in the connection's current state; `None`
 /// where it does not apply now. `message_open`: a fragmented message is
-/// being received.
+/// being received. Asked twice per message received (after the read and
+/// before the next wait), so the state is read once and each entry set
+/// straight, without a loop of matches.
 pub(crate) fn lengths(
     config: &Config,
     link: &Link,
     timers: &Timers,
     message_open: bool,
 ) -> Lengths {
-    let open = link.can_send();
+    let phase = link.phase();
+    let close_sent = link.close_sent();
+    let open = phase == Phase::Open && !close_sent;
+    // While a keepalive Ping is unanswered, the Pong deadline runs instead.
+    let ping_unanswered = timers.get(Deadline::Pong).is_some();
     let mut lengths: Lengths = [None; 6];
-    for which in Deadline::ALL {
-        lengths[which as usize] = match which {
-            Deadline::Handshake if link.phase() == Phase::Handshaking => config.handshake_timeout,
-            // While a keepalive Ping is unanswered, the Pong deadline runs instead.
-            Deadline::Keepalive if open && timers.get(Deadline::Pong).is_none() => {
-                config.ping_interval
-            }
-            Deadline::Pong if open => timers.get(Deadline::Pong).map(|_| config.pong_timeout),
-            Deadline::Close if link.is_open() && link.close_sent() && !link.close_received() => {
-                config.close_timeout
-            }
-            Deadline::Message if open && message_open => config.message_timeout,
-            Deadline::Idle if open => config.idle_timeout,
-            _ => None,
-        };
+    if phase == Phase::Handshaking {
+        lengths[Deadline::Handshake as usize] = config.handshake_timeout;
+    }
+    if open {
+        if ping_unanswered {
+            lengths[Deadline::Pong as usize] = Some(config.pong_timeout);
+        } else {
+            lengths[Deadline::Keepalive as usize] = config.ping_interval;
+        }
+        if message_open {
+            lengths[Deadline::Message as usize] = config.message_timeout;
+        }
+        lengths[Deadline::Idle as usize] = config.idle_timeout;
+    } else if phase == Phase::Open && close_sent && !link.close_received() {
+        lengths[Deadline::Close as usize] = config.close_timeout;
     }
     lengths
 }
