@@ -385,8 +385,10 @@ impl Connection {
     }
 
     /// The next event with its payload owned (feature `bytes`): a message
-    /// that arrived in one piece leaves the input buffer as a `Bytes`
-    /// without a copy.
+    /// of one uncompressed frame leaves the input buffer as a `Bytes`
+    /// without a copy, however many reads it took (text is validated read
+    /// by read on the way); a fragmented one is gathered into a buffer of
+    /// its own.
     ///
     /// ```
     /// use wsmachine::{Config, Connection, Message, OwnedEvent, Role};
