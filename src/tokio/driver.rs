@@ -78,14 +78,25 @@ pub(crate) struct Driver<S> {
     /// The waker the armed timer was last polled with.
     sleep_waker: Option<Waker>,
     ending: Ending,
+    /// Whether `Ping`, `Pong` and `Close` reach the caller (the front-ends'
+    /// `set_receive_control`); kept here, in the padding after `ending`.
+    pub(crate) receive_control: bool,
+    /// How the connection ended, once it has begun to (boxed: an open
+    /// connection carries 8 bytes for it, not 48).
+    outcome: Option<Box<Outcome>>,
+}
+
+/// What the driver keeps about the end of a connection.
+#[derive(Default)]
+struct Outcome {
+    /// Why the connection failed, once it has.
+    failure: Option<WsError>,
+    /// The peer's Close, once it came.
+    close_frame: Option<CloseFrame>,
     /// A closed connection gives up on a peer that neither reads nor
     /// closes at this time.
     give_up_at: Option<Instant>,
     lingered: u32,
-    /// Why the connection failed, once it has.
-    pub(crate) failure: Option<WsError>,
-    /// The peer's Close, once it came.
-    pub(crate) close_frame: Option<Box<CloseFrame>>,
 }
 
 impl<S> core::fmt::Debug for Driver<S> {
@@ -106,10 +117,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             sleep: None,
             sleep_waker: None,
             ending: Ending::Open,
-            give_up_at: None,
-            lingered: 0,
-            failure: None,
-            close_frame: None,
+            receive_control: false,
+            outcome: None,
         }
     }
 
@@ -121,6 +130,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn tick(&mut self) {
         let now = self.now();
         self.conn.handle_timeout(now);
+    }
+
+    fn outcome(&mut self) -> &mut Outcome {
+        self.outcome.get_or_insert_with(Box::default)
+    }
+
+    /// Keeps why the connection failed, unless a reason is kept already.
+    pub(crate) fn keep_failure(&mut self, failure: WsError) {
+        self.outcome().failure.get_or_insert(failure);
+    }
+
+    /// The peer's Close, once it came.
+    pub(crate) fn close_frame(&self) -> Option<&CloseFrame> {
+        self.outcome.as_ref()?.close_frame.as_ref()
     }
 
     /// Whether the transport is done with: nothing more will come.
@@ -193,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 if self.conn.ready_state() == crate::ReadyState::Closed {
                     self.ending = Ending::Lingering;
                     let limit = self.conn.config().close_timeout.unwrap_or(DEFAULT_LINGER);
-                    self.give_up_at = Some(Instant::now() + limit);
+                    self.outcome().give_up_at = Some(Instant::now() + limit);
                     continue;
                 }
                 // Reads tell the machine the time (`tick`), which acts on
@@ -214,10 +237,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     fn note(&mut self, event: &OwnedEvent) {
         match event {
             OwnedEvent::Failed(error) => {
-                self.failure.get_or_insert(WsError::Protocol(*error));
+                self.keep_failure(WsError::Protocol(*error));
             }
             OwnedEvent::Message(Message::Close(frame)) => {
-                self.close_frame = frame.clone().map(Box::new);
+                self.outcome().close_frame = frame.clone();
             }
             _ => {}
         }
@@ -227,7 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// the error for the receive side and returns one for the caller.
     pub(crate) fn fail_io(&mut self, error: io::Error) -> WsError {
         let (reported, kept) = WsError::transport_twice(error);
-        self.failure.get_or_insert(kept);
+        self.keep_failure(kept);
         self.conn.receive_eof();
         self.ending = Ending::Done;
         reported
@@ -250,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Ok(_) => {}
             Err(error) => {
                 // A reset is the peer vanishing: the machine reports 1006.
-                self.failure.get_or_insert(WsError::from(error));
+                self.keep_failure(WsError::from(error));
                 self.conn.receive_eof();
             }
         }
@@ -358,7 +381,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// After the close: the last bytes out, FIN, then the peer's end of
     /// stream read (and dropped), all within the give-up time.
     fn poll_linger(&mut self, cx: &mut Context<'_>, writer: &Waker) -> Poll<()> {
-        let give_up = self.give_up_at.unwrap_or_else(Instant::now);
+        let give_up = self.outcome().give_up_at.unwrap_or_else(Instant::now);
         let timed_out = self.poll_sleep(cx, give_up).is_ready();
         if timed_out {
             self.ending = Ending::Done;
@@ -381,8 +404,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                    self.lingered += buf.filled().len() as u32;
-                    if self.lingered > LINGER_BYTES {
+                    let outcome = self.outcome();
+                    outcome.lingered += buf.filled().len() as u32;
+                    if outcome.lingered > LINGER_BYTES {
                         break;
                     }
                 }
@@ -395,9 +419,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// The outcome of a connection that ended: `None` for a clean close.
     pub(crate) fn take_failure(&mut self) -> Option<WsError> {
-        match self.failure.take() {
+        let outcome = self.outcome.as_mut()?;
+        match outcome.failure.take() {
             // The peer's Close arrived: whatever the transport did after is moot.
-            Some(failure) if failure.is_transport() && self.close_frame.is_some() => None,
+            Some(failure) if failure.is_transport() && outcome.close_frame.is_some() => None,
             other => other,
         }
     }

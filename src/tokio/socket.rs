@@ -33,7 +33,6 @@ const MAX_HELD: usize = 1024;
 #[derive(Debug)]
 pub struct WebSocket<S> {
     pub(crate) driver: Driver<S>,
-    receive_control: bool,
     /// Messages read while `ping` waited for its Pong (boxed: rare, and
     /// an idle connection should not carry an empty queue's 32 bytes).
     #[expect(
@@ -51,18 +50,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn from_driver(driver: Driver<S>) -> Self {
-        WebSocket {
-            driver,
-            receive_control: false,
-            held: None,
-        }
+        WebSocket { driver, held: None }
     }
 
     /// With `true`, [`recv`](Self::recv) also returns the Pings, Pongs and
     /// the Close that arrive (the machine answers Pings and Closes either
     /// way). Default `false`: only text and binary messages.
     pub fn set_receive_control(&mut self, receive: bool) {
-        self.receive_control = receive;
+        self.driver.receive_control = receive;
     }
 
     /// The next message; `None` once the connection closed cleanly (the
@@ -85,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let Some(event) = ready!(self.driver.poll_event(cx.waker(), writer)) else {
                 return Poll::Ready(self.driver.take_failure().map(Err));
             };
-            if let Some(message) = deliverable(event, self.receive_control) {
+            if let Some(message) = deliverable(event, self.driver.receive_control) {
                 return Poll::Ready(Some(Ok(message)));
             }
         }
@@ -178,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         rtt: Some(rtt),
                     } if answer == payload => return Poll::Ready(Ok(rtt)),
                     event => {
-                        if let Some(message) = deliverable(event, self.receive_control) {
+                        if let Some(message) = deliverable(event, self.driver.receive_control) {
                             let held = self.held.get_or_insert_with(Box::default);
                             if held.len() >= MAX_HELD {
                                 return Poll::Ready(Err(WsError::Send(
@@ -233,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The peer's Close, once it arrived.
     pub fn close_frame(&self) -> Option<&CloseFrame> {
-        self.driver.close_frame.as_deref()
+        self.driver.close_frame()
     }
 
     /// The machine, for what this type does not expose (its state,
@@ -252,7 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// the send halves queue and write.
     pub fn split(self) -> (RecvHalf<S>, SendHalf<S>) {
         let held = self.held.map(|held| *held).unwrap_or_default();
-        split::split(self.driver, self.receive_control, held)
+        split::split(self.driver, held)
     }
 }
 

@@ -51,11 +51,8 @@ impl<S> Shared<S> {
     }
 }
 
-pub(crate) fn split<S>(
-    driver: Driver<S>,
-    receive_control: bool,
-    held: VecDeque<Message>,
-) -> (RecvHalf<S>, SendHalf<S>) {
+pub(crate) fn split<S>(driver: Driver<S>, held: VecDeque<Message>) -> (RecvHalf<S>, SendHalf<S>) {
+    let receive_control = driver.receive_control;
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             driver,
@@ -141,7 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
 
     /// The peer's Close, once it arrived.
     pub fn close_frame(&self) -> Option<CloseFrame> {
-        self.shared.lock().driver.close_frame.as_deref().cloned()
+        self.shared.lock().driver.close_frame().cloned()
     }
 }
 
