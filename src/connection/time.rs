@@ -6,7 +6,6 @@ use super::{deadlines, Connection};
 use crate::close::CloseCode;
 use crate::error::Error;
 use crate::timers::{Deadline, Lengths, Timestamp};
-use alloc::vec::Vec;
 
 impl Connection {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next: a
@@ -94,14 +93,16 @@ impl Connection {
     fn shrink_idle(&mut self) {
         self.input.release_if_large();
         self.tx.output.release_if_large();
-        let grown = self.rx.message.capacity().max(self.rx.text.capacity());
-        if grown > crate::buffer::RETAIN_CAPACITY
-            && self.rx.message.is_empty()
-            && self.rx.text.is_empty()
-            && self.rx.frame.is_none()
-        {
-            self.rx.message = Vec::new();
-            self.rx.text = alloc::string::String::new();
+        if let Some(gathered) = &self.rx.gathered {
+            let grown = gathered.message.capacity().max(gathered.text.capacity());
+            let empty = gathered.message.is_empty() && gathered.text.is_empty();
+            // An empty pair of buffers is not worth keeping either.
+            if (grown > crate::buffer::RETAIN_CAPACITY || grown == 0)
+                && empty
+                && self.rx.frame.is_none()
+            {
+                self.rx.gathered = None;
+            }
         }
     }
 

@@ -66,4 +66,15 @@ mod tests {
         assert!(core::mem::size_of_val(&ws.feed("x")) <= limit);
         assert!(core::mem::size_of_val(&ws.send("x")) <= limit);
     }
+
+    /// The socket over TCP is most of an idle connection's task: the
+    /// load-race echo task's future (built without compression) is 664
+    /// bytes with it, the most that fits tokio's 768-byte task cell; the
+    /// next size is 896, 128 bytes more for every idle connection.
+    #[test]
+    fn a_socket_over_tcp_stays_small() {
+        let size = core::mem::size_of::<WebSocket<tokio::net::TcpStream>>();
+        let limit = if cfg!(feature = "deflate") { 520 } else { 488 };
+        assert!(size <= limit, "{size} > {limit}");
+    }
 }

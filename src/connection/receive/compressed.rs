@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::extensions::INFLATE_STEP;
 use crate::mask::apply_mask;
 use crate::role::MessageKind;
+use alloc::boxed::Box;
 
 impl Receiver<'_> {
     pub(crate) fn step_compressed(&mut self, mut frame: FrameState) -> Step {
@@ -23,24 +24,25 @@ impl Receiver<'_> {
             frame.processed = available;
         }
         let stream = config.receive_mode == ReceiveMode::Stream;
+        let message = &mut state.gathered.get_or_insert_with(Box::default).message;
         // One byte over a limit is enough to know it is exceeded.
         let frame_budget =
             (config.max_frame_size + 1).saturating_sub(state.incoming.frame_progress);
         let budget = if stream {
             INFLATE_STEP.min(frame_budget)
         } else {
-            let message_budget = (config.max_message_size + 1).saturating_sub(state.message.len());
+            let message_budget = (config.max_message_size + 1).saturating_sub(message.len());
             message_budget.min(frame_budget)
         };
-        let before = state.message.len();
-        let inflated = match state.extensions.inflate(
-            &self.input.live()[..frame.processed],
-            &mut state.message,
-            budget,
-        ) {
-            Ok(inflated) => inflated,
-            Err(error) => return Step::Event(self.fail(error)),
-        };
+        let before = message.len();
+        let inflated =
+            match state
+                .extensions
+                .inflate(&self.input.live()[..frame.processed], message, budget)
+            {
+                Ok(inflated) => inflated,
+                Err(error) => return Step::Event(self.fail(error)),
+            };
         self.input.consume(inflated.used);
         frame.remaining -= inflated.used;
         frame.processed -= inflated.used;
@@ -48,22 +50,22 @@ impl Receiver<'_> {
         let frame_done = frame.remaining == 0;
         let mut message_done = false;
         if frame_done && frame.fin && !inflated.full {
-            let budget = budget.saturating_sub(state.message.len() - before);
-            match state.extensions.finish_message(&mut state.message, budget) {
+            let budget = budget.saturating_sub(message.len() - before);
+            match state.extensions.finish_message(message, budget) {
                 Ok(done) => message_done = done,
                 Err(error) => return Step::Event(self.fail(error)),
             }
         }
-        let produced = state.message.len() - before;
+        let produced = message.len() - before;
         state.incoming.frame_progress += produced;
         if state.incoming.frame_progress > config.max_frame_size {
             return Step::Event(self.fail(Error::FrameTooLarge));
         }
-        if !stream && state.message.len() > config.max_message_size {
+        if !stream && message.len() > config.max_message_size {
             return Step::Event(self.fail(Error::MessageTooLarge));
         }
         if kind == MessageKind::Text
-            && (state.incoming.utf8.feed(&state.message[before..]).is_err()
+            && (state.incoming.utf8.feed(&message[before..]).is_err()
                 || (message_done && !state.incoming.utf8.is_complete()))
         {
             return Step::Event(self.fail(Error::InvalidUtf8));
@@ -78,7 +80,7 @@ impl Receiver<'_> {
             state.incoming = Incoming::default();
         }
         if stream {
-            let deliver = state.message.len() - unfinished_character(&state.incoming, kind);
+            let deliver = message.len() - unfinished_character(&state.incoming, kind);
             if deliver > 0 || message_done {
                 state.release.consume = deliver;
                 state.release.from_message = true;

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::role::{MessageKind, Role};
+use alloc::boxed::Box;
 
 /// The most a compressed frame or message may take on the wire when its
 /// content is within `limit`. Deflate has no fixed worst case (stored
@@ -338,7 +339,10 @@ impl Receiver<'_> {
                 }
                 // Fragmented: move what is processed into the reassembly buffer.
                 let moved = frame.processed;
-                state.message.extend_from_slice(&self.input.live()[..moved]);
+                state
+                    .gathered()
+                    .message
+                    .extend_from_slice(&self.input.live()[..moved]);
                 self.input.consume(moved);
                 frame.remaining -= moved;
                 frame.processed = 0;
@@ -401,10 +405,11 @@ impl Receiver<'_> {
     /// validator.
     fn step_text(&mut self, mut frame: FrameState, available: usize) -> Step {
         let state = &mut *self.state;
-        if frame.remaining > available && state.text.len() + available >= RESERVE_AFTER {
+        let text = &mut state.gathered.get_or_insert_with(Box::default).text;
+        if frame.remaining > available && text.len() + available >= RESERVE_AFTER {
             // As for the input: a message that has proven large gets room
             // for the rest of this frame at once.
-            state.text.reserve(frame.remaining);
+            text.reserve(frame.remaining);
         }
         let piece = &mut self.input.live_mut()[..available];
         if let Some(key) = frame.mask {
@@ -412,12 +417,7 @@ impl Receiver<'_> {
             let unmasked = frame.processed.min(available);
             apply_mask(&mut piece[unmasked..], key, frame.phase as usize + unmasked);
         }
-        if state
-            .incoming
-            .utf8
-            .feed_into(piece, &mut state.text)
-            .is_err()
-        {
+        if state.incoming.utf8.feed_into(piece, text).is_err() {
             return Step::Event(self.fail(Error::InvalidUtf8));
         }
         self.input.consume(available);

@@ -111,9 +111,10 @@ impl<'a> Receiver<'a> {
         let state = &mut *self.state;
         let release = core::mem::take(&mut state.release);
         if release.from_message {
-            state
-                .message
-                .drain(..release.consume.min(state.message.len()));
+            if let Some(gathered) = state.gathered.as_mut() {
+                let message = &mut gathered.message;
+                message.drain(..release.consume.min(message.len()));
+            }
         } else if release.consume > 0 {
             // Consuming nothing must not end a round of the buffer's
             // hysteresis (a round is a fill that empties): asking again for
@@ -121,13 +122,15 @@ impl<'a> Receiver<'a> {
             self.input.consume(release.consume);
         }
         if release.clear_message {
-            state.shrink.saw(state.message.len().max(state.text.len()));
-            state.message.clear();
-            state.text.clear();
-            let grown = state.message.capacity().max(state.text.capacity());
-            if state.shrink.release(grown, crate::buffer::RETAIN_CAPACITY) {
-                state.message = alloc::vec::Vec::new();
-                state.text = alloc::string::String::new();
+            if let Some(gathered) = state.gathered.as_mut() {
+                let (message, text) = (&mut gathered.message, &mut gathered.text);
+                state.shrink.saw(message.len().max(text.len()));
+                message.clear();
+                text.clear();
+                let grown = message.capacity().max(text.capacity());
+                if state.shrink.release(grown, crate::buffer::RETAIN_CAPACITY) {
+                    state.gathered = None;
+                }
             }
         }
         if release.drop_handshake {
@@ -137,8 +140,7 @@ impl<'a> Receiver<'a> {
         if self.link.is_closed() {
             self.input.clear();
             self.input.release_if_empty();
-            state.message = alloc::vec::Vec::new();
-            state.text = alloc::string::String::new();
+            state.gathered = None;
         }
     }
 
@@ -166,8 +168,8 @@ impl<'a> Receiver<'a> {
             Ready::Message(kind, payload) => {
                 let bytes = match payload {
                     Payload::Input(len) => &input[..len],
-                    Payload::Message => &state.message[..],
-                    Payload::Text => return Event::Text(&state.text),
+                    Payload::Message => state.message(),
+                    Payload::Text => return Event::Text(state.text()),
                 };
                 match kind {
                     MessageKind::Text => Event::Text(validated_str(bytes)),
@@ -181,7 +183,7 @@ impl<'a> Receiver<'a> {
                 last,
             } => {
                 let data = if from_message {
-                    &state.message[..len]
+                    &state.message()[..len]
                 } else {
                     &input[..len]
                 };

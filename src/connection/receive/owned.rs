@@ -49,8 +49,10 @@ impl Receiver<'_> {
             Ready::Message(kind, payload) => {
                 let bytes = match payload {
                     Payload::Input(len) => self.take_input(len),
-                    Payload::Message => Bytes::from(core::mem::take(&mut self.state.message)),
-                    Payload::Text => Bytes::from(core::mem::take(&mut self.state.text)),
+                    Payload::Message => {
+                        Bytes::from(core::mem::take(&mut self.state.gathered().message))
+                    }
+                    Payload::Text => Bytes::from(core::mem::take(&mut self.state.gathered().text)),
                 };
                 match kind {
                     MessageKind::Text => Message::Text(Utf8Bytes::from_validated(bytes)),
@@ -65,7 +67,7 @@ impl Receiver<'_> {
             } => {
                 let data = if from_message {
                     // Drained from the message buffer on the next call.
-                    Bytes::copy_from_slice(&self.state.message[..len])
+                    Bytes::copy_from_slice(&self.state.message()[..len])
                 } else {
                     self.take_input(len)
                 };
