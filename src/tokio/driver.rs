@@ -137,7 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// Keeps why the connection failed, unless a reason is kept already.
-    pub(crate) fn keep_failure(&mut self, failure: WsError) {
+    fn keep_failure(&mut self, failure: WsError) {
         self.outcome().failure.get_or_insert(failure);
     }
 
