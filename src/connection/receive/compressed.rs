@@ -2,13 +2,12 @@
 //! buffer within the limits, the inflated text validated as it comes.
 
 use super::frames::unfinished_character;
-use super::state::{FrameState, Incoming, Payload, Ready, Receiver, Step};
+use super::state::{FrameState, Gathered, Incoming, Payload, Ready, Receiver, Step};
 use crate::config::ReceiveMode;
 use crate::error::Error;
 use crate::extensions::INFLATE_STEP;
 use crate::mask::apply_mask;
 use crate::role::MessageKind;
-use alloc::boxed::Box;
 
 impl Receiver<'_> {
     pub(crate) fn step_compressed(&mut self, mut frame: FrameState) -> Step {
@@ -24,7 +23,7 @@ impl Receiver<'_> {
             frame.processed = available;
         }
         let stream = config.receive_mode == ReceiveMode::Stream;
-        let message = &mut state.gathered.get_or_insert_with(Box::default).message;
+        let message = &mut Gathered::made(&mut state.gathered).message;
         // One byte over a limit is enough to know it is exceeded.
         let frame_budget =
             (config.max_frame_size + 1).saturating_sub(state.incoming.frame_progress);

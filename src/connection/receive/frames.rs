@@ -3,14 +3,13 @@
 //! `compressed`.
 
 use super::arrival::RESERVE_AFTER;
-use super::state::{FrameState, Incoming, Payload, Ready, Receiver, Step};
+use super::state::{FrameState, Gathered, Incoming, Payload, Ready, Receiver, Step};
 use crate::config::ReceiveMode;
 use crate::connection::control;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::role::{MessageKind, Role};
-use alloc::boxed::Box;
 
 /// The most a compressed frame or message may take on the wire when its
 /// content is within `limit`. Deflate has no fixed worst case (stored
@@ -405,7 +404,7 @@ impl Receiver<'_> {
     /// validator.
     fn step_text(&mut self, mut frame: FrameState, available: usize) -> Step {
         let state = &mut *self.state;
-        let text = &mut state.gathered.get_or_insert_with(Box::default).text;
+        let text = &mut Gathered::made(&mut state.gathered).text;
         if frame.remaining > available && text.len() + available >= RESERVE_AFTER {
             // As for the input: a message that has proven large gets room
             // for the rest of this frame at once.

@@ -180,10 +180,18 @@ pub(crate) struct Gathered {
     pub(crate) text: String,
 }
 
+impl Gathered {
+    /// The buffers in `slot`, made if there are none. Takes the field, not
+    /// the whole state, so callers can hold the buffers beside other fields.
+    pub(crate) fn made(slot: &mut Option<Box<Gathered>>) -> &mut Gathered {
+        slot.get_or_insert_with(Box::default)
+    }
+}
+
 impl RxState {
     /// The gathering buffers, made if there are none.
     pub(crate) fn gathered(&mut self) -> &mut Gathered {
-        self.gathered.get_or_insert_with(Box::default)
+        Gathered::made(&mut self.gathered)
     }
 
     /// The message gathered so far (empty if there are no buffers).
