@@ -235,7 +235,7 @@
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 //! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(unsafe_code)] // allowed in `mask` (SIMD) and `Utf8Bytes::as_str` alone
+#![deny(unsafe_code)] // allowed in the SIMD passes (`mask`, `utf8`) and `Utf8Bytes::as_str` alone
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -1,13 +1,14 @@
 //! UTF-8 validation, the measurement behind the validator wsmachine uses:
 //! `core::str::from_utf8` (std), `simdutf8` (basic and compat, the latter
 //! reporting where an error is, which the fail-fast incremental validator
-//! needs), and wsmachine's own incremental `Utf8Validator` fed in 4 KiB
-//! pieces (what a streaming receive does). Inputs: 16 B and 1 MiB of ASCII,
+//! needs), each of wsmachine's passes (`Utf8Pass`: simdutf8's, and its
+//! own AVX-512 one where the CPU has it), and the incremental
+//! `Utf8Validator` fed in 4 KiB pieces (what a streaming receive does). Inputs: 16 B and 1 MiB of ASCII,
 //! and 1 MiB of mixed text (1- to 4-byte characters).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use wsmachine::utf8::Utf8Validator;
+use wsmachine::utf8::{Utf8Pass, Utf8Validator};
 
 fn inputs() -> Vec<(&'static str, Vec<u8>)> {
     let ascii = |n: usize| {
@@ -41,6 +42,11 @@ fn utf8(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("simdutf8_compat", ""), |b| {
             b.iter(|| simdutf8::compat::from_utf8(black_box(&data)).is_ok())
         });
+        for pass in Utf8Pass::available() {
+            group.bench_function(BenchmarkId::new("wsmachine", format!("{pass:?}")), |b| {
+                b.iter(|| pass.validate(black_box(&data)).is_ok())
+            });
+        }
         group.bench_function(BenchmarkId::new("wsmachine_incremental_4KiB", ""), |b| {
             b.iter(|| {
                 let mut validator = Utf8Validator::new();

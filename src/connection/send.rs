@@ -255,7 +255,7 @@ impl Sender<'_> {
             return Err(SendError::OutputPending);
         }
         let opcode = match kind {
-            MessageKind::Text if simdutf8::basic::from_utf8(payload).is_err() => {
+            MessageKind::Text if crate::utf8::validate(payload).is_err() => {
                 return Err(SendError::InvalidUtf8)
             }
             MessageKind::Text => OpCode::Text,

@@ -67,7 +67,7 @@ impl Utf8Bytes {
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = NotUtf8;
     fn try_from(bytes: Bytes) -> Result<Self, NotUtf8> {
-        simdutf8::basic::from_utf8(&bytes).map_err(|_| NotUtf8)?;
+        crate::utf8::validate(&bytes).map_err(|_| NotUtf8)?;
         Ok(Utf8Bytes(bytes))
     }
 }

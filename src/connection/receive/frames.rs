@@ -461,7 +461,7 @@ fn parse_close_payload(payload: &[u8]) -> Result<Option<crate::CloseCode>, Error
             if !code.is_valid_on_wire() {
                 return Err(Error::InvalidCloseCode);
             }
-            simdutf8::basic::from_utf8(reason).map_err(|_| Error::InvalidCloseReason)?;
+            crate::utf8::validate(reason).map_err(|_| Error::InvalidCloseReason)?;
             Ok(Some(code))
         }
     }

@@ -89,7 +89,7 @@ impl<'a> Receiver<'a> {
     /// the input.
     fn whole_text(self, len: usize) -> Event<'a> {
         let (input, mut failing) = self.split_for_failure();
-        match simdutf8::basic::from_utf8(&input.live()[..len]) {
+        match crate::utf8::validate(&input.live()[..len]) {
             Ok(text) => Event::Text(text),
             Err(_) => Event::Failed(failing.fail(Error::InvalidUtf8)),
         }
@@ -266,7 +266,7 @@ impl<'a> Receiver<'a> {
 /// The bytes were validated as UTF-8 on the way in.
 fn validated_str(bytes: &[u8]) -> &str {
     // Never fails: every text payload passed `Utf8Validator`; the fallback
-    // keeps a logic error from becoming a panic. simdutf8 makes this second
-    // look cost a fraction of std's.
-    simdutf8::basic::from_utf8(bytes).unwrap_or_default()
+    // keeps a logic error from becoming a panic. The vector pass makes this
+    // second look cost a fraction of std's.
+    crate::utf8::validate(bytes).unwrap_or_default()
 }

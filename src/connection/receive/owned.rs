@@ -40,7 +40,7 @@ impl Receiver<'_> {
                 };
             }
             Ready::WholeText(len) => {
-                if simdutf8::basic::from_utf8(&self.input.live()[..len]).is_err() {
+                if crate::utf8::validate(&self.input.live()[..len]).is_err() {
                     self.fail(Error::InvalidUtf8);
                     return OwnedEvent::Failed(Error::InvalidUtf8);
                 }

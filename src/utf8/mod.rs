@@ -6,6 +6,71 @@
 //! continuation could make it valid, which is what RFC 6455 §8.1 and the
 //! Autobahn 6.4.* cases ask for.
 
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+/// `bytes` as `&str` if they are UTF-8: the check every text the
+/// connection receives or sends goes through. AVX-512 (with BW and VBMI)
+/// where the CPU has it, else simdutf8.
+///
+/// ```
+/// use wsmachine::utf8::validate;
+/// assert_eq!(validate("Grüße, 世界".as_bytes()), Ok("Grüße, 世界"));
+/// assert!(validate(b"\xED\xA0\x80").is_err()); // a surrogate
+/// ```
+#[inline]
+pub fn validate(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(verdict) = x86::validate(bytes) {
+        return verdict;
+    }
+    simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8)
+}
+
+/// The validation passes behind [`validate`], by name, so tests and
+/// benches can hold each one to `core::str::from_utf8`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Utf8Pass {
+    /// simdutf8's (AVX2, SSE4.2, NEON or scalar, as the CPU allows).
+    Simdutf8,
+    /// Explicit AVX-512 F + BW + VBMI (x86_64 CPUs that have them only).
+    Avx512,
+}
+
+impl Utf8Pass {
+    /// The passes this CPU can run.
+    ///
+    /// ```
+    /// use wsmachine::utf8::Utf8Pass;
+    /// for pass in Utf8Pass::available() {
+    ///     assert_eq!(pass.validate("zoë".as_bytes()), Ok("zoë"));
+    ///     assert!(pass.validate(b"\xC0\xAF").is_err()); // an overlong '/'
+    /// }
+    /// ```
+    pub fn available() -> alloc::vec::Vec<Utf8Pass> {
+        #[allow(unused_mut)] // pushed to on x86_64 only
+        let mut all = alloc::vec![Utf8Pass::Simdutf8];
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            all.push(Utf8Pass::Avx512);
+        }
+        all
+    }
+
+    /// Validates with this pass; one the CPU lacks falls back to simdutf8.
+    pub fn validate(self, bytes: &[u8]) -> Result<&str, InvalidUtf8> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Utf8Pass::Avx512 => {
+                x86::validate(bytes).unwrap_or_else(|| Utf8Pass::Simdutf8.validate(bytes))
+            }
+            _ => simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8),
+        }
+    }
+}
+
 /// Remembers an unfinished code point between calls to [`feed`](Self::feed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Utf8Validator {
@@ -58,7 +123,7 @@ enum Verdict {
 fn check(bytes: &[u8]) -> Verdict {
     // `basic` is the fastest yes/no; only a failure pays for `compat`,
     // which says where and whether more bytes could fix it.
-    if simdutf8::basic::from_utf8(bytes).is_ok() {
+    if validate(bytes).is_ok() {
         return Verdict::Valid;
     }
     match simdutf8::compat::from_utf8(bytes) {
@@ -145,7 +210,7 @@ impl Utf8Validator {
         // Set those bytes apart first, so the bulk gets the fast yes/no check
         // once instead of failing it and paying for a second, slower look.
         let (body, tail) = input.split_at(input.len() - unfinished_suffix(input));
-        emit(simdutf8::basic::from_utf8(body).map_err(|_| InvalidUtf8)?);
+        emit(validate(body)?);
         match check(tail) {
             Verdict::Valid => Ok(()),
             Verdict::Invalid => Err(InvalidUtf8),
