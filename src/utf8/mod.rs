@@ -25,6 +25,10 @@ pub fn validate(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
     if let Some(verdict) = x86::validate(bytes) {
         return verdict;
     }
+    validate_simdutf8(bytes)
+}
+
+fn validate_simdutf8(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
     simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8)
 }
 
@@ -66,10 +70,8 @@ impl Utf8Pass {
         // excludes it.)
         match self {
             #[cfg(target_arch = "x86_64")]
-            Utf8Pass::Avx512 => {
-                x86::validate(bytes).unwrap_or_else(|| Utf8Pass::Simdutf8.validate(bytes))
-            }
-            _ => simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8),
+            Utf8Pass::Avx512 => x86::validate(bytes).unwrap_or_else(|| validate_simdutf8(bytes)),
+            _ => validate_simdutf8(bytes),
         }
     }
 }

@@ -9,9 +9,9 @@
 //! the pair has; the third and fourth bytes of a long character are checked
 //! by comparing where a continuation must be with where two continuations
 //! follow each other. With 64 bytes per step and `vpermb` (the tables are
-//! indexed without masking the nibbles first), it takes about two thirds of
-//! the time of simdutf8's AVX2 pass on mixed text on an Intel Xeon
-//! (Emerald Rapids).
+//! indexed without masking the nibbles first), it takes between half and
+//! two thirds of the time of simdutf8's AVX2 pass on mixed text on an
+//! Intel Xeon (Emerald Rapids).
 
 use core::arch::x86_64::*;
 
